@@ -144,6 +144,7 @@ class BuiltModels:
 
     def __init__(self, directory: Path):
         self.dir = Path(directory)
+        self._verified: set[Path] = set()
         lock_path = self.dir / "lock.json"
         try:
             self.lock = json.loads(lock_path.read_text())
@@ -174,9 +175,12 @@ class BuiltModels:
         p = self.dir / rec["path"]
         if not p.exists():
             raise ModelError(f"model file {p} is missing", hint="run `edge-ocr models build --force`")
-        if verify and p.is_file() and p.stat().st_size != rec["size"]:
-            raise ModelError(f"model file {p} is corrupt (size {p.stat().st_size}, lock says {rec['size']})",
-                             hint="run `edge-ocr models build --force`")
+        if verify and p.is_file() and p not in self._verified:
+            # Paddle Lite aborts the whole process on a damaged buffer: check before any engine sees the file.
+            if p.stat().st_size != rec["size"] or sha256_file(p) != rec["sha256"]:
+                raise ModelError(f"model file {p} is corrupt (sha256 differs from {self.dir / 'lock.json'})",
+                                 hint="run `edge-ocr models build --force`")
+            self._verified.add(p)
         return p
 
     def verify_hashes(self) -> list[str]:

@@ -5,9 +5,13 @@ input shape gets its own predictor, kept in a small LRU. Callers bucket shapes t
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
 from collections import OrderedDict
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from paddlelite import lite
@@ -21,32 +25,14 @@ POWER_MODES = ("HIGH", "LOW", "FULL", "NO_BIND", "RAND_HIGH", "RAND_LOW")
 
 
 class PaddleLitePredictor:
-    def __init__(self, path: Path, options: EngineOptions, name: str):
-        self.name = name
-        self.path = path
-        self.options = options
-        try:
-            self._model = path.read_bytes()
-        except OSError as e:
-            raise EngineError(f"cannot read {path}: {e.strerror}") from None
-        self._by_shape: OrderedDict[tuple, object] = OrderedDict()
-        self._config()  # fail early on a bad model or option, not at the first page
+    """One predictor per input shape, created by make_config() on first use of that shape."""
 
-    def _config(self):
-        cfg = lite.MobileConfig()
-        cfg.set_model_from_buffer(self._model)
-        o = self.options
-        if o.threads and hasattr(cfg, "set_threads"):
-            cfg.set_threads(o.threads)
-        if o.power_mode and hasattr(cfg, "set_power_mode"):
-            cfg.set_power_mode(getattr(lite.PowerMode, f"LITE_POWER_{o.power_mode}"))
-        if o.nnadapter_device_names:
-            cfg.set_nnadapter_device_names(list(o.nnadapter_device_names))
-            if o.nnadapter_context_properties:
-                cfg.set_nnadapter_context_properties(o.nnadapter_context_properties)
-            if o.nnadapter_model_cache_dir:
-                cfg.set_nnadapter_model_cache_dir(o.nnadapter_model_cache_dir)
-        return cfg
+    def __init__(self, make_config: Callable[[], object], name: str, source: Path, max_cached: int):
+        self.name = name
+        self.source = source
+        self._make_config = make_config
+        self._max_cached = max(1, max_cached)
+        self._by_shape: OrderedDict[tuple, object] = OrderedDict()
 
     def _predictor(self, shape: tuple):
         p = self._by_shape.get(shape)
@@ -54,12 +40,13 @@ class PaddleLitePredictor:
             self._by_shape.move_to_end(shape)
             return p
         try:
-            p = lite.create_paddle_predictor(self._config())
-        except Exception as e:  # the binding raises RuntimeError or worse for a corrupt buffer
-            raise EngineError(f"Paddle Lite cannot load {self.path}: {e}",
+            with _stdout_to_stderr():
+                p = lite.create_paddle_predictor(self._make_config())
+        except Exception as e:  # the binding raises RuntimeError (or worse) for a corrupt model
+            raise EngineError(f"Paddle Lite cannot load {self.source}: {e}",
                               hint="rebuild with `edge-ocr models build --force`") from None
         self._by_shape[shape] = p
-        while len(self._by_shape) > max(1, self.options.max_cached_shapes):
+        while len(self._by_shape) > self._max_cached:
             self._by_shape.popitem(last=False)
         return p
 
@@ -73,6 +60,70 @@ class PaddleLitePredictor:
         p.get_input(0).from_numpy(x)
         p.run()
         return p.get_output(0).numpy().copy()
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """Paddle Lite prints loading chatter on the C-level stdout, where results go; send it to stderr."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise EngineError(f"cannot read {path}: {e.strerror}") from None
+    # Paddle Lite aborts the process (no exception) on a buffer it cannot parse; a naive buffer starts
+    # with a 2-byte meta version and the "v2." library version string.
+    if path.suffix == ".nb" and data[2:5] != b"v2.":
+        raise EngineError(f"{path} is not a Paddle Lite naive-buffer model", hint="rebuild with `edge-ocr models build --force`")
+    return data
+
+
+def mobile_predictor(path: Path, options: EngineOptions, name: str) -> PaddleLitePredictor:
+    model = _read(path)
+
+    def make_config():
+        cfg = lite.MobileConfig()
+        cfg.set_model_from_buffer(model)
+        if options.threads and hasattr(cfg, "set_threads"):
+            cfg.set_threads(options.threads)
+        if options.power_mode and hasattr(cfg, "set_power_mode"):
+            cfg.set_power_mode(getattr(lite.PowerMode, f"LITE_POWER_{options.power_mode}"))
+        if options.nnadapter_device_names:
+            cfg.set_nnadapter_device_names(list(options.nnadapter_device_names))
+            if options.nnadapter_context_properties:
+                cfg.set_nnadapter_context_properties(options.nnadapter_context_properties)
+            if options.nnadapter_model_cache_dir:
+                cfg.set_nnadapter_model_cache_dir(options.nnadapter_model_cache_dir)
+        return cfg
+
+    pred = PaddleLitePredictor(make_config, name, path, options.max_cached_shapes)
+    pred._predictor(("probe",))  # a corrupt file fails here, at load, not at the first page
+    pred._by_shape.clear()
+    return pred
+
+
+def arm_graph_on_x86(pb_dir: Path, name: str, max_cached: int = 8) -> PaddleLitePredictor:
+    """The ARM-optimised graph (protobuf) executed with x86 kernels: checks ARM graph rewrites without ARM hardware."""
+    model, params = pb_dir / "model", pb_dir / "params"
+
+    def make_config():
+        cfg = lite.CxxConfig()
+        cfg.set_model_file(str(model))
+        cfg.set_param_file(str(params))
+        cfg.set_valid_places([lite.Place(lite.TargetType.X86, lite.PrecisionType.FP32),
+                              lite.Place(lite.TargetType.Host, lite.PrecisionType.FP32)])
+        return cfg
+
+    return PaddleLitePredictor(make_config, name, pb_dir, max_cached)
 
 
 class PaddleLiteEngine:
@@ -90,4 +141,4 @@ class PaddleLiteEngine:
         self.options = options
 
     def load(self, models: BuiltModels, model_key: str) -> PaddleLitePredictor:
-        return PaddleLitePredictor(models.path(model_key, f"{self.options.target}.nb"), self.options, model_key)
+        return mobile_predictor(models.path(model_key, f"{self.options.target}.nb"), self.options, model_key)

@@ -1,0 +1,1 @@
+"""OCR stages: pure numpy/OpenCV pre- and post-processing around the engines' predictors."""
