@@ -1,0 +1,47 @@
+"""Shared fixtures: the real built models (make setup builds them), the reference set, and rendered samples."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.models import BuiltModels, build_dir, load_manifest
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = Path(os.environ.get("EDGE_OCR_REFERENCE", ROOT.parent / "shared" / "reference"))
+EDGE_OCR = [sys.executable, "-m", "edge"]
+
+
+@pytest.fixture(scope="session")
+def manifest():
+    return load_manifest()
+
+
+@pytest.fixture(scope="session")
+def built(manifest) -> BuiltModels:
+    """The project's real build. Built here if `make setup` has not done it (same cached command)."""
+    if not (build_dir() / "lock.json").exists():
+        subprocess.run([*EDGE_OCR, "models", "build"], check=True)
+    return BuiltModels(build_dir())
+
+
+@pytest.fixture(scope="session")
+def reference() -> Path:
+    if not (REFERENCE / "manifest.json").exists():
+        pytest.skip(f"reference set not found at {REFERENCE} (set EDGE_OCR_REFERENCE)")
+    return REFERENCE
+
+
+@pytest.fixture(scope="session")
+def samples():
+    from edge.modelbuild.samples import load_samples
+
+    return load_samples()
+
+
+def run_cli(*args, env=None, timeout=1800, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([*EDGE_OCR, *map(str, args)], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, cwd=cwd)
