@@ -1,0 +1,210 @@
+"""`EdgeOCR`: the PaddleOCR-style Python API (predict, predict_iter) over the device profile's engine."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Union
+
+import numpy as np
+
+from .engine import create_engine
+from .errors import ConfigError, EdgeError, InputError
+from .io.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, decode_image, sniff
+from .io.pdf import DEFAULT_MAX_PAGES, render_pages
+from .models import BuiltModels, build_dir, load_manifest
+from .pipeline.det import DetParams
+from .pipeline.ocr import OCRParams, OCRPipeline
+from .profiles import DeviceProfile, detect, load_profile
+from .results import OCRResult
+
+log = logging.getLogger(__name__)
+Input = Union[str, Path, bytes, np.ndarray]
+INPUT_SUFFIXES = IMAGE_SUFFIXES + (".pdf",)
+
+
+class InputFailure(dict):
+    """An input (or page) that could not be read. It names the input and the cause; reading any OCR key from it
+    raises the original error, so a failure can never pass for a page without text."""
+
+    ok = False
+
+    def __init__(self, input_path: str | None, page_index: int | None, error: EdgeError):
+        super().__init__(input_path=input_path, page_index=page_index, error=error.message, hint=error.hint,
+                         error_type=type(error).__name__)
+        self.exception = error
+
+    def __getitem__(self, key):
+        if key in ("input_path", "page_index", "error", "hint", "error_type"):
+            return super().__getitem__(key)
+        raise self.exception
+
+
+@dataclass
+class Page:
+    """One decoded page, before OCR."""
+
+    input_path: str | None
+    page_index: int | None
+    image: np.ndarray
+    decode_seconds: float
+
+
+def _as_bgr(a: np.ndarray, name: str) -> np.ndarray:
+    if a.dtype != np.uint8:
+        raise InputError(f"{name}: array of dtype {a.dtype}, expected uint8", hint="pass an 8-bit BGR image")
+    if a.ndim == 2:
+        return np.repeat(a[:, :, None], 3, axis=2)
+    if a.ndim == 3 and a.shape[2] in (3, 4):
+        return np.ascontiguousarray(a[:, :, :3])
+    raise InputError(f"{name}: array of shape {a.shape} is not an image", hint="pass HxW, HxWx3 (BGR) or HxWx4")
+
+
+def expand_inputs(inputs: Input | Iterable[Input]) -> list[Input]:
+    """A list stays a list; a folder becomes its image and PDF files in name order."""
+    items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    out: list[Input] = []
+    for it in items:
+        if isinstance(it, (str, Path)) and Path(it).is_dir():
+            out.extend(sorted(str(p) for p in Path(it).iterdir()
+                              if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES))
+        else:
+            out.append(it)
+    return out
+
+
+class EdgeOCR:
+    """PP-OCRv5 mobile OCR with PaddleOCR 3.x's parameters and results.
+
+    Every text_det_* / orientation / threshold argument set here is the default for each call; a call may pass
+    its own (None keeps the construction value).
+    """
+
+    def __init__(self, profile: str | DeviceProfile | None = None, engine: str | None = None, *,
+                 models_dir: str | Path | None = None,
+                 use_doc_orientation_classify: bool | None = None, use_doc_unwarping: bool | None = None,
+                 use_textline_orientation: bool | None = None,
+                 text_det_limit_side_len: int | None = None, text_det_limit_type: str | None = None,
+                 text_det_max_side_limit: int | None = None, text_det_thresh: float | None = None,
+                 text_det_box_thresh: float | None = None, text_det_unclip_ratio: float | None = None,
+                 text_rec_score_thresh: float | None = None,
+                 max_pixels: int = DEFAULT_MAX_PIXELS, max_pdf_pages: int = DEFAULT_MAX_PAGES):
+        _refuse_unwarping(use_doc_unwarping)
+        if profile is None:
+            prof, reason = detect()
+            log.info("profile %s (%s)", prof.name, reason)
+        elif isinstance(profile, DeviceProfile):
+            prof = profile
+        else:
+            prof = load_profile(profile)
+        if engine is not None:
+            prof = prof.with_engine(engine)
+        prof.ensure_runnable()
+        self.profile = prof
+        self.max_pixels = max_pixels
+        self.max_pdf_pages = max_pdf_pages
+        root = Path(models_dir) if models_dir else None  # holds manifest.toml and build/, like models_mobile/
+        t0 = time.perf_counter()
+        manifest = load_manifest(root / "manifest.toml" if root else None)
+        models = BuiltModels(build_dir(root))
+        eng = create_engine(prof.engine.key, prof.engine_options())
+        self.pipeline = OCRPipeline(eng, models, manifest, textline_model=prof.models.textline,
+                                    doc_model=prof.models.doc_orientation, rec_batch=prof.batch.rec,
+                                    textline_batch=prof.batch.textline, pad_batches=prof.engine.key == "paddlelite")
+        base = OCRParams(use_doc_orientation_classify=prof.use_doc_orientation_classify,
+                         use_textline_orientation=prof.use_textline_orientation,
+                         det=DetParams(limit_side_len=prof.det.limit_side_len, limit_type=prof.det.limit_type,
+                                       max_side_limit=prof.det.max_side_limit))
+        self.params = _checked(base.override(
+            use_doc_orientation_classify=use_doc_orientation_classify, use_textline_orientation=use_textline_orientation,
+            text_det_limit_side_len=text_det_limit_side_len, text_det_limit_type=text_det_limit_type,
+            text_det_max_side_limit=text_det_max_side_limit, text_det_thresh=text_det_thresh,
+            text_det_box_thresh=text_det_box_thresh, text_det_unclip_ratio=text_det_unclip_ratio,
+            text_rec_score_thresh=text_rec_score_thresh))
+        if self.params.use_textline_orientation:
+            self.pipeline.predictor(prof.models.textline)  # fail now, not on the first page
+        if self.params.use_doc_orientation_classify:
+            self.pipeline.predictor(prof.models.doc_orientation)
+        self.load_seconds = time.perf_counter() - t0
+
+    # -- inputs -------------------------------------------------------------------------------------------------
+    def pages(self, item: Input, page_limit: int | None = None) -> Iterator[Page | InputFailure]:
+        """Decoded pages of one input; a bad input becomes one InputFailure naming it."""
+        name = str(item) if isinstance(item, (str, Path)) else ("<bytes>" if isinstance(item, bytes) else "<array>")
+        path = str(item) if isinstance(item, (str, Path)) else None
+        t0 = time.perf_counter()
+        try:
+            if isinstance(item, np.ndarray):
+                yield Page(None, None, _as_bgr(item, name), time.perf_counter() - t0)
+                return
+            if isinstance(item, (str, Path)):
+                try:
+                    data = Path(item).read_bytes()
+                except FileNotFoundError:
+                    raise InputError(f"{name}: no such file") from None
+                except OSError as e:
+                    raise InputError(f"{name}: cannot read ({e.strerror})") from None
+            elif isinstance(item, (bytes, bytearray, memoryview)):
+                data = bytes(item)
+            else:
+                raise InputError(f"unsupported input type {type(item).__name__}",
+                                 hint="pass a path, a folder, bytes, a numpy image or a list of them")
+            if sniff(data) == "pdf":
+                for i, img in enumerate(render_pages(data, name, page_limit=page_limit, max_pages=self.max_pdf_pages,
+                                                     max_pixels=self.max_pixels)):
+                    yield Page(path, i, img, time.perf_counter() - t0)
+                    t0 = time.perf_counter()
+            else:
+                yield Page(path, None, decode_image(data, name, max_pixels=self.max_pixels), time.perf_counter() - t0)
+        except InputError as e:
+            yield InputFailure(path, None, e)
+
+    # -- OCR ----------------------------------------------------------------------------------------------------
+    def ocr_page(self, page: Page, params: OCRParams) -> OCRResult:
+        out = self.pipeline.run(page.image, params)
+        out.timings["decode"] = page.decode_seconds
+        out.timings["total"] = sum(out.timings.values())
+        data = {"input_path": page.input_path, "page_index": page.page_index, **out.data}
+        return OCRResult(data, image=out.image, input_image=page.image, timings=out.timings)
+
+    def predict_iter(self, input: Input | Iterable[Input], *, page_limit: int | None = None,
+                     use_doc_orientation_classify: bool | None = None, use_doc_unwarping: bool | None = None,
+                     use_textline_orientation: bool | None = None, text_det_limit_side_len: int | None = None,
+                     text_det_limit_type: str | None = None, text_det_max_side_limit: int | None = None,
+                     text_det_thresh: float | None = None, text_det_box_thresh: float | None = None,
+                     text_det_unclip_ratio: float | None = None,
+                     text_rec_score_thresh: float | None = None) -> Iterator[OCRResult | InputFailure]:
+        """One result per page, lazily. A bad input yields an InputFailure and the others go on."""
+        _refuse_unwarping(use_doc_unwarping)
+        params = _checked(self.params.override(
+            use_doc_orientation_classify=use_doc_orientation_classify, use_textline_orientation=use_textline_orientation,
+            text_det_limit_side_len=text_det_limit_side_len, text_det_limit_type=text_det_limit_type,
+            text_det_max_side_limit=text_det_max_side_limit, text_det_thresh=text_det_thresh,
+            text_det_box_thresh=text_det_box_thresh, text_det_unclip_ratio=text_det_unclip_ratio,
+            text_rec_score_thresh=text_rec_score_thresh))
+        for item in expand_inputs(input):
+            for page in self.pages(item, page_limit):
+                yield page if isinstance(page, InputFailure) else self.ocr_page(page, params)
+
+    def predict(self, input: Input | Iterable[Input], **kw: Any) -> list[OCRResult | InputFailure]:
+        return list(self.predict_iter(input, **kw))
+
+
+def _refuse_unwarping(flag: bool | None) -> None:
+    if flag:
+        raise ConfigError("document unwarping (UVDoc) is not available on this device",
+                          hint="scan pages flat, or leave use_doc_unwarping off")
+
+
+def _checked(p: OCRParams) -> OCRParams:
+    d = p.det
+    if d.limit_type not in ("min", "max", "resize_long"):
+        raise ConfigError(f"text_det_limit_type must be min, max or resize_long, not {d.limit_type!r}")
+    for name, v in (("text_det_thresh", d.thresh), ("text_det_box_thresh", d.box_thresh)):
+        if not 0.0 <= v <= 1.0:
+            raise ConfigError(f"{name} must be between 0 and 1, not {v}")
+    if d.unclip_ratio <= 0 or d.limit_side_len <= 0 or d.max_side_limit < 32:
+        raise ConfigError("text_det_unclip_ratio and text_det_limit_side_len must be positive, "
+                          "text_det_max_side_limit at least 32")
+    return p

@@ -1,0 +1,1 @@
+"""Inputs to pages: images decoded as OpenCV does, PDFs rendered by pdfium, each with limits and clear errors."""

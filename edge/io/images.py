@@ -1,0 +1,69 @@
+"""Image decoding as the official pipeline does it (cv2.imdecode IMREAD_COLOR: EXIF applied, alpha dropped,
+grey/palette to BGR), with the checks a service needs first: empty, not an image, truncated, too many pixels."""
+from __future__ import annotations
+
+import io
+import warnings
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from ..errors import InputError
+
+DEFAULT_MAX_PIXELS = 100_000_000
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".pbm", ".pgm", ".ppm")
+
+
+def sniff(data: bytes) -> str | None:
+    """'pdf', 'image' or None from the first bytes."""
+    head = data[:16]
+    if head.startswith(b"%PDF-") or b"%PDF-" in data[:1024]:
+        return "pdf"
+    if head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"II*\x00", b"MM\x00*", b"GIF8", b"P1", b"P2",
+                        b"P3", b"P4", b"P5", b"P6", b"\x00\x00\x00\x0cjP  ")) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        return "image"
+    return None
+
+
+def _truncated(data: bytes) -> bool:
+    """A JPEG without its end marker or a PNG without IEND was cut off (a scanner still writing, a failed upload)."""
+    if data.startswith(b"\xff\xd8") and b"\xff\xd9" not in data[-4096:]:
+        return True
+    if data.startswith(b"\x89PNG") and b"IEND" not in data[-64:]:
+        return True
+    return False
+
+
+def image_size(data: bytes, name: str) -> tuple[int, int]:
+    """(width, height) from the header, without decoding the pixels."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit applies
+            with Image.open(io.BytesIO(data)) as im:
+                return im.size
+    except Image.DecompressionBombError as e:
+        raise InputError(f"{name}: image is far too large to decode safely ({e})",
+                         hint="scan at a lower resolution") from None
+    except Exception as e:  # PIL raises many types for unreadable headers
+        raise InputError(f"{name}: not a readable image ({type(e).__name__}: {e})",
+                         hint="send a JPEG, PNG, BMP, TIFF or WebP image, or a PDF") from None
+
+
+def decode_image(data: bytes, name: str = "input", *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Bytes -> BGR uint8 HxWx3."""
+    if not data:
+        raise InputError(f"{name}: empty input (0 bytes)", hint="the file may still be being written; send it again")
+    if sniff(data) != "image":
+        raise InputError(f"{name}: not an image or PDF (starts with {data[:8]!r})",
+                         hint="send a JPEG, PNG, BMP, TIFF or WebP image, or a PDF")
+    w, h = image_size(data, name)
+    if w * h > max_pixels:
+        raise InputError(f"{name}: image is {w}x{h} = {w * h / 1e6:.0f} MP, over the limit of {max_pixels / 1e6:.0f} MP",
+                         hint="scan at a lower resolution or raise limits.max_pixels if the device has the memory")
+    if _truncated(data):
+        raise InputError(f"{name}: image data is truncated", hint="the file is incomplete; copy or upload it again")
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if img is None or img.size == 0:
+        raise InputError(f"{name}: image could not be decoded", hint="the file is damaged; re-scan or re-export it")
+    return img
