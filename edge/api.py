@@ -111,7 +111,8 @@ class EdgeOCR:
         eng = create_engine(prof.engine.key, prof.engine_options())
         self.pipeline = OCRPipeline(eng, models, manifest, textline_model=prof.models.textline,
                                     doc_model=prof.models.doc_orientation, rec_batch=prof.batch.rec,
-                                    textline_batch=prof.batch.textline, pad_batches=prof.engine.key == "paddlelite")
+                                    textline_batch=prof.batch.textline, pad_batches=prof.engine.key == "paddlelite",
+                                    rec_max_columns=prof.batch.rec_max_columns)
         base = OCRParams(use_doc_orientation_classify=prof.use_doc_orientation_classify,
                          use_textline_orientation=prof.use_textline_orientation,
                          det=DetParams(limit_side_len=prof.det.limit_side_len, limit_type=prof.det.limit_type,

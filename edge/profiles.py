@@ -35,6 +35,7 @@ class EngineSection(_Strict):
     power_mode: Literal["HIGH", "LOW", "FULL", "NO_BIND", "RAND_HIGH", "RAND_LOW"] | None = Field(
         None, description="Paddle Lite ARM big.LITTLE core binding")
     max_cached_shapes: int = Field(24, ge=1, le=256, description="Paddle Lite predictors kept per model (one per input shape)")
+    cache_mb: int = Field(1024, ge=64, description="Paddle Lite: memory the cached predictors of one model may hold")
 
 
 class NNAdapterSection(_Strict):
@@ -60,6 +61,9 @@ class DetSection(_Strict):
 class BatchSection(_Strict):
     rec: int = Field(6, ge=1, le=64, description="text lines per recognition batch")
     textline: int = Field(6, ge=1, le=64, description="text lines per orientation batch")
+    rec_max_columns: int | None = Field(None, ge=320, description=(
+        "cap on lines x padded width per recognition run (memory); a wider batch runs in parts padded to the same "
+        "width, so the text does not change"))
 
 
 class MatchSection(_Strict):
@@ -85,7 +89,7 @@ class DeviceProfile(_Strict):
                              nnadapter_device_names=tuple(self.nnadapter.device_names),
                              nnadapter_context_properties=self.nnadapter.context_properties,
                              nnadapter_model_cache_dir=self.nnadapter.model_cache_dir,
-                             max_cached_shapes=self.engine.max_cached_shapes)
+                             max_cached_shapes=self.engine.max_cached_shapes, cache_mb=self.engine.cache_mb)
 
     def with_engine(self, key: str) -> "DeviceProfile":
         """The same profile on another engine (`--engine` on the command line)."""

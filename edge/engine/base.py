@@ -28,6 +28,7 @@ class EngineOptions:
     nnadapter_context_properties: str = ""
     nnadapter_model_cache_dir: str | None = None
     max_cached_shapes: int = 24  # Paddle Lite: predictors kept per model, one per input shape
+    cache_mb: float | None = 1024  # Paddle Lite: memory the cached predictors of one model may hold
     extra: dict = field(default_factory=dict)
 
 

@@ -1,11 +1,14 @@
 """Paddle Lite engine (MobileConfig on a .nb): the device runtime on ARM CPUs and NPUs.
 
 x86 Paddle Lite 2.13 corrupts results (or double-frees) when a live predictor's input shape changes, so every
-input shape gets its own predictor, kept in a small LRU. Callers bucket shapes to keep the count low.
+input shape gets its own predictor, kept in an LRU. A predictor's memory grows with its input (x86 rec at
+6x3x48x3200 holds ~8 GB), so the LRU is bounded by the memory the predictors were measured to take, not by count.
 """
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import os
 import sys
@@ -27,12 +30,15 @@ POWER_MODES = ("HIGH", "LOW", "FULL", "NO_BIND", "RAND_HIGH", "RAND_LOW")
 class PaddleLitePredictor:
     """One predictor per input shape, created by make_config() on first use of that shape."""
 
-    def __init__(self, make_config: Callable[[], object], name: str, source: Path, max_cached: int):
+    def __init__(self, make_config: Callable[[], object], name: str, source: Path, max_cached: int,
+                 budget_mb: float | None = None):
         self.name = name
         self.source = source
         self._make_config = make_config
         self._max_cached = max(1, max_cached)
+        self._budget = budget_mb * 2**20 if budget_mb else None
         self._by_shape: OrderedDict[tuple, object] = OrderedDict()
+        self._cost: dict[tuple, int] = {}
 
     def _predictor(self, shape: tuple):
         p = self._by_shape.get(shape)
@@ -46,20 +52,64 @@ class PaddleLitePredictor:
             raise EngineError(f"Paddle Lite cannot load {self.source}: {e}",
                               hint="rebuild with `edge-ocr models build --force`") from None
         self._by_shape[shape] = p
-        while len(self._by_shape) > self._max_cached:
-            self._by_shape.popitem(last=False)
+        self._evict(keep=shape)
         return p
+
+    def _evict(self, keep: tuple) -> None:
+        def over() -> bool:
+            if len(self._by_shape) > self._max_cached:
+                return True
+            return self._budget is not None and sum(self._cost.values()) > self._budget
+        evicted = False
+        while len(self._by_shape) > 1 and over():
+            old = next(iter(self._by_shape))
+            if old == keep:
+                self._by_shape.move_to_end(old)
+                old = next(iter(self._by_shape))
+            del self._by_shape[old]
+            self._cost.pop(old, None)
+            evicted = True
+        if evicted:
+            _trim_heap()
 
     @property
     def cached_shapes(self) -> list[tuple]:
         return list(self._by_shape)
 
+    @property
+    def cached_bytes(self) -> int:
+        return sum(self._cost.values())
+
     def run(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=np.float32)
-        p = self._predictor(tuple(x.shape))
+        shape = tuple(x.shape)
+        new = shape not in self._by_shape
+        before = _rss() if new else 0
+        p = self._predictor(shape)
         p.get_input(0).from_numpy(x)
         p.run()
-        return p.get_output(0).numpy().copy()
+        out = p.get_output(0).numpy().copy()
+        if new:  # what this shape's predictor holds: creation plus the buffers of its first run
+            self._cost[shape] = max(0, _rss() - before)
+            self._evict(keep=shape)
+        return out
+
+
+def _trim_heap() -> None:
+    """Hands freed predictor memory back to the OS. Without it glibc keeps the fragmented heap, RSS climbs by
+    gigabytes over a run of odd shapes, and the per-predictor cost measured from RSS reads too low."""
+    name = ctypes.util.find_library("c")
+    if name:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(name).malloc_trim(0)
+
+
+def _rss() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
 
 
 @contextlib.contextmanager
@@ -105,7 +155,7 @@ def mobile_predictor(path: Path, options: EngineOptions, name: str) -> PaddleLit
                 cfg.set_nnadapter_model_cache_dir(options.nnadapter_model_cache_dir)
         return cfg
 
-    pred = PaddleLitePredictor(make_config, name, path, options.max_cached_shapes)
+    pred = PaddleLitePredictor(make_config, name, path, options.max_cached_shapes, options.cache_mb)
     pred._predictor(("probe",))  # a corrupt file fails here, at load, not at the first page
     pred._by_shape.clear()
     return pred

@@ -43,7 +43,8 @@ class PageOutput:
 
 class OCRPipeline:
     def __init__(self, engine: Engine, models: BuiltModels, manifest: Manifest, *, textline_model: str = "textline_x1_0",
-                 doc_model: str = "doc_ori", rec_batch: int = 6, textline_batch: int = 6, pad_batches: bool = False):
+                 doc_model: str = "doc_ori", rec_batch: int = 6, textline_batch: int = 6, pad_batches: bool = False,
+                 rec_max_columns: int | None = None):
         self.engine = engine
         self.models = models
         self.manifest = manifest
@@ -51,7 +52,8 @@ class OCRPipeline:
         self.doc_model = doc_model
         self.rec_batch = rec_batch
         self.textline_batch = textline_batch
-        self.pad_batches = pad_batches  # Paddle Lite: full batches keep the number of predictor shapes down
+        self.pad_batches = pad_batches  # classifiers on Paddle Lite: full batches keep one predictor shape
+        self.rec_max_columns = rec_max_columns
         self.chars = models.dictionary("rec")
         self._predictors: dict[str, Predictor] = {}
         self.det = self.predictor("det")
@@ -82,16 +84,23 @@ class OCRPipeline:
         return sort_quads(boxes)
 
     def recognize(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
-        """Crops sorted by aspect ratio (stable), batched, each batch padded to its widest crop."""
+        """Crops sorted by aspect ratio (stable), batched, each batch padded to its widest crop.
+
+        With rec_max_columns, a batch wider than the cap runs in parts, every part padded to the whole batch's
+        width: each line sees exactly the input the official batching gives it, at a fraction of the memory.
+        """
         spec = self.manifest.model("rec").input
         order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / float(crops[i].shape[0]))
         results: list[tuple[str, float] | None] = [None] * len(crops)
         for start in range(0, len(order), self.rec_batch):
             ids = order[start:start + self.rec_batch]
-            x = pad_batch([rec_normalize(crops[i], spec) for i in ids], self.rec_batch if self.pad_batches else None)
-            decoded = ctc_decode(self.rec.run(x)[:len(ids)], self.chars)
-            for i, r in zip(ids, decoded):
-                results[i] = r
+            items = [rec_normalize(crops[i], spec) for i in ids]
+            width = max(it.shape[2] for it in items)
+            step = max(1, self.rec_max_columns // width) if self.rec_max_columns else len(items)
+            for k in range(0, len(items), step):
+                decoded = ctc_decode(self.rec.run(pad_batch(items[k:k + step], width)), self.chars)
+                for i, r in zip(ids[k:k + step], decoded):
+                    results[i] = r
         return results
 
     def run(self, img: np.ndarray, p: OCRParams) -> PageOutput:

@@ -37,11 +37,10 @@ def rec_normalize(crop: np.ndarray, spec: InputSpec) -> np.ndarray:
     return out
 
 
-def pad_batch(items: list[np.ndarray], batch: int | None = None) -> np.ndarray:
-    """Stacks [3, H, W_i] to the widest W (zeros on the right); optionally pads the batch with zero images."""
-    width = max(i.shape[2] for i in items)
-    n = max(len(items), batch or 0)
-    out = np.zeros((n, items[0].shape[0], items[0].shape[1], width), dtype=np.float32)
+def pad_batch(items: list[np.ndarray], width: int | None = None) -> np.ndarray:
+    """Stacks [3, H, W_i] padded with zeros on the right to `width` (default: the widest item)."""
+    width = width or max(i.shape[2] for i in items)
+    out = np.zeros((len(items), items[0].shape[0], items[0].shape[1], width), dtype=np.float32)
     for k, it in enumerate(items):
         out[k, :, :, :it.shape[2]] = it
     return out
