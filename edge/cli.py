@@ -40,6 +40,139 @@ def _models_verify(a) -> int:
     return 0
 
 
+def _bool(v: str) -> bool:
+    if v.lower() in ("1", "true", "yes", "on"):
+        return True
+    if v.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected True or False, not {v!r}")
+
+
+OCR_FLAGS = (  # PaddleOCR's command-line flags, same names and meaning
+    ("--use_doc_orientation_classify", _bool, "turn pages by the document orientation model"),
+    ("--use_doc_unwarping", _bool, "not available on this device (answers with an error)"),
+    ("--use_textline_orientation", _bool, "turn upside-down text lines before recognition"),
+    ("--text_det_limit_side_len", int, "detection size limit (default 64)"),
+    ("--text_det_limit_type", str, "min | max (default min)"),
+    ("--text_det_max_side_limit", int, "largest detection side (default 4000)"),
+    ("--text_det_thresh", float, "pixel threshold of the text map (default 0.3)"),
+    ("--text_det_box_thresh", float, "box score threshold (default 0.6)"),
+    ("--text_det_unclip_ratio", float, "box expansion (default 1.5)"),
+    ("--text_rec_score_thresh", float, "drop lines scored below this (default 0.0)"),
+)
+
+
+def _ocr_kwargs(a) -> dict:
+    return {f[2:]: getattr(a, f[2:]) for f, _, _ in OCR_FLAGS}
+
+
+def _ocr(a) -> int:
+    from .api import EdgeOCR, expand_inputs
+    from .progress import Progress
+
+    kw = _ocr_kwargs(a)
+    ocr = EdgeOCR(profile=a.profile, engine=a.engine, models_dir=a.models_dir, **kw)
+    inputs = expand_inputs(a.input)
+    if not inputs:
+        print(f"edge-ocr: error: no image or PDF files in {a.input}", file=sys.stderr)
+        return 66
+    failed = 0
+    progress = Progress(len(inputs), enabled=len(inputs) > 1)
+    for item in inputs:
+        for r in ocr.predict_iter(item, page_limit=a.page_limit):
+            if not r.ok:
+                failed += 1
+                progress.write(f"edge-ocr: error: {r['error']}" + (f"\n  what to do: {r['hint']}" if r["hint"] else ""))
+                continue
+            if a.save_path:
+                r.save_to_json(a.save_path)
+                r.save_to_img(a.save_path)
+            if not a.quiet:
+                progress.clear()
+                r.print()
+        progress.step(str(item))
+    progress.done()
+    if failed:
+        print(f"edge-ocr: {failed} input(s) failed, see above", file=sys.stderr)
+        return 65
+    return 0
+
+
+def _profiles(a) -> int:
+    import json as _json
+
+    from .profiles import detect, list_profiles, load_profile
+
+    if a.action == "list":
+        for p in list_profiles():
+            problems = p.runnable_problems()
+            print(f"{p.name:18s} {p.engine.key:12s} {p.engine.target:4s} {'runs here' if not problems else 'not here':10s} "
+                  f"{p.description}")
+        return 0
+    if a.action == "detect":
+        prof, reason = detect()
+        print(f"{prof.name}\t({reason})")
+        return 0
+    if not a.name:
+        print(f"edge-ocr: error: profiles {a.action} needs a profile name", file=sys.stderr)
+        return 64
+    prof = load_profile(a.name)
+    if a.action == "show":
+        print(_json.dumps(prof.model_dump(mode="json"), indent=2))
+        return 0
+    problems = prof.runnable_problems() + _model_problems(prof)
+    for dev in prof.nnadapter.device_nodes:
+        if not Path(dev).exists():
+            problems.append(f"NPU device node {dev} is missing (is the NPU driver loaded?)")
+    if problems:
+        print(f"profile {prof.name}: NOT usable here")
+        for p in problems:
+            print(f"  - {p}")
+        return 1
+    print(f"profile {prof.name}: ok ({prof.engine.key}, target {prof.engine.target})")
+    return 0
+
+
+def _model_problems(prof) -> list[str]:
+    """The model files this profile loads, checked against the build's lock."""
+    from .models import BuiltModels, build_dir
+
+    kind = "onnx" if prof.engine.key == "onnxruntime" else f"{prof.engine.target}.nb"
+    needed = ["det", "rec"]
+    if prof.use_textline_orientation:
+        needed.append(prof.models.textline)
+    if prof.use_doc_orientation_classify:
+        needed.append(prof.models.doc_orientation)
+    try:
+        models = BuiltModels(build_dir())
+    except EdgeError as e:
+        return [e.message]
+    problems = []
+    for key in needed:
+        try:
+            models.path(key, kind)
+        except EdgeError as e:
+            problems.append(e.message + (f" ({e.hint})" if e.hint else ""))
+    return problems
+
+
+def _bench(a) -> int:
+    import json as _json
+
+    from .bench import bench_engines, bench_one, table
+
+    if a.in_process or a.engine:
+        report = bench_one(a.inputs, a.profile, a.engine, a.repeat)
+    else:
+        report = bench_engines(a.inputs, ["paddlelite", "onnxruntime"], a.profile, a.repeat)
+    if a.json:
+        text = _json.dumps(report, indent=1)
+        (sys.stdout.write(text + "\n") if str(a.json) == "-" else Path(a.json).write_text(text))
+    if not a.in_process:
+        print(table(report))
+    return 0
+
+
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest", type=Path, help="model manifest (default: models_mobile/manifest.toml)")
     p.add_argument("--dest", type=Path, help="build folder (default: models_mobile/build)")
@@ -65,6 +198,32 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", type=Path, help="folder of real images (with PaddleOCR JSON results) to test on")
     p.add_argument("--json", type=Path, help="also write the report as JSON")
     p.set_defaults(func=_models_verify)
+
+    p = sub.add_parser("ocr", help="OCR images, folders and PDFs; print results, optionally save JSON and images")
+    p.add_argument("-i", "--input", required=True, help="image, PDF or folder")
+    p.add_argument("--save_path", type=Path, help="folder for <stem>_res.json and <stem>_ocr_res_img.<ext>")
+    p.add_argument("--profile", help="device profile (default: detected)")
+    p.add_argument("--engine", choices=["paddlelite", "onnxruntime"], help="override the profile's engine")
+    p.add_argument("--models_dir", type=Path, help="folder with manifest.toml and build/ (default: models_mobile)")
+    p.add_argument("--page_limit", type=int, help="read only the first N pages of a PDF")
+    p.add_argument("-q", "--quiet", action="store_true", help="do not print results")
+    for flag, typ, text in OCR_FLAGS:
+        p.add_argument(flag, type=typ, nargs="?", const=True if typ is _bool else None, default=None, help=text)
+    p.set_defaults(func=_ocr)
+
+    p = sub.add_parser("profiles", help="device profiles: list, show NAME, detect, check NAME")
+    p.add_argument("action", choices=["list", "show", "detect", "check"])
+    p.add_argument("name", nargs="?")
+    p.set_defaults(func=_profiles)
+
+    p = sub.add_parser("bench", help="per-stage latency, pages/s, load time and peak RSS (both engines by default)")
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("--engine", choices=["paddlelite", "onnxruntime"], help="only this engine")
+    p.add_argument("--profile", help="device profile (default: x86-<engine>)")
+    p.add_argument("--repeat", type=int, default=3, help="timed passes after the warm-up pass")
+    p.add_argument("--json", help="write the report as JSON to this file (- for stdout)")
+    p.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(func=_bench)
     return ap
 
 
@@ -81,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception:  # an internal failure, not the user's input: distinct exit code, full traceback
+        logging.getLogger("edge").exception("internal error")
+        return 70
 
 
 if __name__ == "__main__":

@@ -1,0 +1,65 @@
+"""The command line as a person runs it: real subprocesses, real files."""
+import json
+
+from conftest import run_cli
+
+
+def test_ocr_folder_writes_json_and_images_for_every_page(reference, tmp_path):
+    r = run_cli("ocr", "-i", reference / "images", "--save_path", tmp_path, "--profile", "x86-onnxruntime", "-q")
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads((reference / "manifest.json").read_text())
+    keys = [p["key"] for e in manifest for p in e["pages"]]
+    for key in keys:
+        data = json.loads((tmp_path / f"{key}_res.json").read_text())
+        assert "rec_texts" in data
+        assert list(tmp_path.glob(f"{key}_ocr_res_img.*")), key
+
+
+def test_ocr_prints_results_with_paddleocr_flags(reference):
+    r = run_cli("ocr", "-i", reference / "images" / "rapid_text_cls.jpg", "--profile", "x86-onnxruntime",
+                "--use_textline_orientation", "True", "--use_doc_orientation_classify", "--text_det_thresh", "0.3")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)["res"]
+    assert res["rec_texts"] == ["怪我咯"] and res["model_settings"]["use_textline_orientation"] is True
+
+
+def test_exit_codes_tell_bad_input_from_bad_config(tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"nope")
+    r = run_cli("ocr", "-i", bad, "--profile", "x86-onnxruntime")
+    assert r.returncode == 65 and "bad.jpg: not an image or PDF" in r.stderr
+    r = run_cli("ocr", "-i", bad, "--profile", "no-such-board")
+    assert r.returncode == 78 and "unknown profile 'no-such-board'" in r.stderr
+    r = run_cli("ocr", "-i", bad, "--profile", "a311d-npu")
+    assert r.returncode == 66 and "int8" in r.stderr
+    r = run_cli("ocr", "-i", bad, "--profile", "x86-onnxruntime", "--use_doc_unwarping")
+    assert r.returncode == 78 and "unwarping" in r.stderr
+
+
+def test_profiles_commands():
+    r = run_cli("profiles", "list")
+    assert r.returncode == 0
+    names = [line.split()[0] for line in r.stdout.splitlines()]
+    assert {"x86-onnxruntime", "x86-paddlelite", "arm-cpu", "rpi4", "rpi5", "a311d-npu", "rv1126-npu"} <= set(names)
+    r = run_cli("profiles", "show", "rpi4")
+    assert json.loads(r.stdout)["engine"]["key"] == "paddlelite"
+    r = run_cli("profiles", "check", "x86-paddlelite")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run_cli("profiles", "check", "rv1126-npu")
+    assert r.returncode == 1 and "int8" in r.stdout
+    r = run_cli("profiles", "detect")
+    assert r.returncode == 0 and r.stdout.startswith("x86-onnxruntime")
+
+
+def test_bench_reports_both_engines_and_ratios(reference, tmp_path):
+    out = tmp_path / "bench.json"
+    r = run_cli("bench", reference / "images" / "rapid_en.jpg", reference / "images" / "ppocr_11.jpg",
+                "--repeat", "1", "--json", out)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(out.read_text())
+    for engine in ("paddlelite", "onnxruntime"):
+        run = report["runs"][engine]
+        assert run["pages_per_pass"] == 2 and run["pages_per_second"] > 0 and run["peak_rss_mb"] > 0
+        assert set(run["stage_mean_seconds"]) == {"decode", "doc_orientation", "det", "cls", "rec", "total"}
+    assert report["paddlelite_over_onnxruntime"]["total_seconds"] > 0
+    assert "lite/ort" in r.stdout
