@@ -173,6 +173,25 @@ def _bench(a) -> int:
     return 0
 
 
+def _run(a) -> int:
+    from .config import load_settings
+    from .daemon import run_daemon
+
+    settings = load_settings(a.config)
+    logging.getLogger().setLevel(settings.log_level if not a.verbose else "DEBUG")
+    return run_daemon(settings)
+
+
+def _config_check(a) -> int:
+    import json as _json
+
+    from .config import load_settings
+
+    settings = load_settings(a.config)
+    print(_json.dumps(settings.masked(), indent=2))
+    return 0
+
+
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest", type=Path, help="model manifest (default: models_mobile/manifest.toml)")
     p.add_argument("--dest", type=Path, help="build folder (default: models_mobile/build)")
@@ -210,6 +229,15 @@ def parser() -> argparse.ArgumentParser:
     for flag, typ, text in OCR_FLAGS:
         p.add_argument(flag, type=typ, nargs="?", const=True if typ is _bool else None, default=None, help=text)
     p.set_defaults(func=_ocr)
+
+    p = sub.add_parser("run", help="the appliance daemon: scan folder and MQTT in, results out")
+    p.add_argument("--config", type=Path, help="TOML configuration (default: $EDGE_OCR_CONFIG, else built-in defaults)")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("config", help="configuration").add_subparsers(dest="sub", required=True)
+    c = p.add_parser("check", help="print the effective configuration (secrets masked); non-zero exit on errors")
+    c.add_argument("--config", type=Path)
+    c.set_defaults(func=_config_check)
 
     p = sub.add_parser("profiles", help="device profiles: list, show NAME, detect, check NAME")
     p.add_argument("action", choices=["list", "show", "detect", "check"])

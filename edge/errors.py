@@ -53,3 +53,7 @@ class InputError(EdgeError):
     """An input (image, PDF, request) cannot be processed; the input itself is at fault."""
 
     exit_code = 65  # EX_DATAERR
+
+
+class InputTooLargeError(InputError):
+    """An input over a configured limit (pixels, pages, bytes)."""

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ..errors import InputError
+from ..errors import InputError, InputTooLargeError
 
 DEFAULT_MAX_PIXELS = 100_000_000
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".pbm", ".pgm", ".ppm")
@@ -43,7 +43,7 @@ def image_size(data: bytes, name: str) -> tuple[int, int]:
             with Image.open(io.BytesIO(data)) as im:
                 return im.size
     except Image.DecompressionBombError as e:
-        raise InputError(f"{name}: image is far too large to decode safely ({e})",
+        raise InputTooLargeError(f"{name}: image is far too large to decode safely ({e})",
                          hint="scan at a lower resolution") from None
     except Exception as e:  # PIL raises many types for unreadable headers
         raise InputError(f"{name}: not a readable image ({type(e).__name__}: {e})",
@@ -59,7 +59,7 @@ def decode_image(data: bytes, name: str = "input", *, max_pixels: int = DEFAULT_
                          hint="send a JPEG, PNG, BMP, TIFF or WebP image, or a PDF")
     w, h = image_size(data, name)
     if w * h > max_pixels:
-        raise InputError(f"{name}: image is {w}x{h} = {w * h / 1e6:.0f} MP, over the limit of {max_pixels / 1e6:.0f} MP",
+        raise InputTooLargeError(f"{name}: image is {w}x{h} = {w * h / 1e6:.0f} MP, over the limit of {max_pixels / 1e6:.0f} MP",
                          hint="scan at a lower resolution or raise limits.max_pixels if the device has the memory")
     if _truncated(data):
         raise InputError(f"{name}: image data is truncated", hint="the file is incomplete; copy or upload it again")

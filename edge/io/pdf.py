@@ -8,7 +8,7 @@ from typing import Iterator
 import numpy as np
 import pypdfium2 as pdfium
 
-from ..errors import InputError
+from ..errors import InputError, InputTooLargeError
 
 PDF_SCALE = 2.0
 DEFAULT_MAX_PAGES = 1000
@@ -49,7 +49,7 @@ def render_pages(data: bytes, name: str = "input", *, page_limit: int | None = N
         if n == 0:
             raise InputError(f"{name}: the PDF has no pages")
         if page_limit is None and n > max_pages:
-            raise InputError(f"{name}: the PDF has {n} pages, more than the limit of {max_pages}",
+            raise InputTooLargeError(f"{name}: the PDF has {n} pages, more than the limit of {max_pages}",
                              hint="split the document, pass page_limit to read only the first pages, "
                                   "or raise limits.max_pdf_pages")
         for i in range(min(n, page_limit) if page_limit else n):

@@ -1,0 +1,133 @@
+"""Composition root of `edge-ocr run`: builds everything from the settings, runs it, shuts it down in order.
+
+SIGTERM/SIGINT: stop taking new work, finish the current job, flush results, publish `offline`, exit 0.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+
+from .config import Settings
+from .service.folder import FolderSource
+from .service.journal import Journal
+from .service.worker import Worker, WorkerContext
+
+log = logging.getLogger(__name__)
+PRUNE_AFTER_SECONDS = 14 * 24 * 3600
+
+
+class Daemon:
+    def __init__(self, settings: Settings, notifier=None):
+        from .api import EdgeOCR  # loads OpenCV and the engines: only when a daemon is really built
+
+        self.s = settings
+        self.notify = notifier or (lambda **kw: None)  # systemd sd_notify when run as a service
+        self.stop_event = threading.Event()
+        for d in (settings.state_dir, settings.results.dir):
+            Path(d).mkdir(parents=True, exist_ok=True)
+        self.journal = Journal(Path(settings.state_dir) / "journal.sqlite3")
+        self.notify(status="loading models")
+        o = settings.ocr
+        self.ocr = EdgeOCR(profile=settings.profile, models_dir=settings.models_dir,
+                           use_doc_orientation_classify=o.use_doc_orientation_classify,
+                           use_textline_orientation=o.use_textline_orientation,
+                           text_det_limit_side_len=o.text_det_limit_side_len, text_det_limit_type=o.text_det_limit_type,
+                           text_det_max_side_limit=o.text_det_max_side_limit, text_det_thresh=o.text_det_thresh,
+                           text_det_box_thresh=o.text_det_box_thresh, text_det_unclip_ratio=o.text_det_unclip_ratio,
+                           text_rec_score_thresh=o.text_rec_score_thresh, max_pixels=settings.limits.max_pixels,
+                           max_pdf_pages=settings.limits.max_pdf_pages)
+        f = settings.folder
+        result_topic = f"{settings.topic_prefix}/result" if settings.mqtt.enabled else None
+        self.worker = Worker(WorkerContext(
+            journal=self.journal, ocr=self.ocr, device_id=settings.device_id, result_topic=result_topic,
+            results_dir=Path(settings.results.dir), folder_root=Path(f.path), done_dir=Path(f.done_dir),
+            failed_dir=Path(f.failed_dir), delete_done=f.delete_done, save_images=settings.results.save_images,
+            qos=settings.mqtt.qos))
+        self.mqtt = None
+        if settings.mqtt.enabled:
+            from .service.mqtt import MqttService
+
+            self.mqtt = MqttService(settings, self.journal, self.worker.stats, max_pdf_pages=settings.limits.max_pdf_pages)
+        self.folder = None
+        if f.enabled:
+            self.folder = FolderSource(f, self.journal, queue_size=settings.limits.queue_size,
+                                       max_pixels=settings.limits.max_pixels,
+                                       excluded=[Path(f.done_dir), Path(f.failed_dir), Path(settings.results.dir),
+                                                 Path(settings.state_dir)])
+
+    def warm_up(self) -> None:
+        """One small page through the pipeline so READY means the first real page is not also the slowest."""
+        import numpy as np
+
+        page = np.full((64, 256, 3), 255, np.uint8)
+        page[24:40, 16:240] = 0
+        list(self.ocr.predict_iter(page))
+
+    def recover(self) -> None:
+        n = self.journal.recover()
+        if n:
+            log.info("resuming %d job(s) interrupted by the last stop", n)
+        for job_id, state, spec in self.journal.unsettled_folder_jobs():
+            self.worker.settle(job_id, state, spec)
+        pruned = self.journal.prune(PRUNE_AFTER_SECONDS)
+        if pruned:
+            log.info("forgot %d finished job(s) older than %d days", pruned, PRUNE_AFTER_SECONDS // 86400)
+
+    def run(self) -> int:
+        self.recover()
+        self.notify(status="warming up")
+        self.warm_up()
+        threads = [threading.Thread(target=self.worker.run, args=(self.stop_event,), name="worker", daemon=True)]
+        for t in threads:
+            t.start()
+        if self.mqtt:
+            self.mqtt.start()
+        if self.folder:
+            self.folder.start()
+        log.info("edge-ocr %s ready: profile %s, scan folder %s, results %s%s", self.s.device_id, self.ocr.profile.name,
+                 self.s.folder.path if self.folder else "(off)", self.s.results.dir,
+                 f", broker {self.s.mqtt.host}:{self.s.mqtt.port} prefix {self.s.topic_prefix}" if self.mqtt else "")
+        self.notify(ready=True, status="ready")
+        next_rescan = time.monotonic() + self.s.folder.rescan_seconds
+        while not self.stop_event.is_set():
+            if self.folder:
+                self.folder.poll()
+                if time.monotonic() >= next_rescan:
+                    self.folder.rescan()
+                    next_rescan = time.monotonic() + self.s.folder.rescan_seconds
+            self.notify_watchdog()
+            self.stop_event.wait(0.25)
+        return self.shutdown(threads)
+
+    def notify_watchdog(self) -> None:
+        """WATCHDOG=1 only while the worker is alive: its loop beats twice a second when idle, and a job may run
+        up to limits.job_timeout_seconds. A stuck worker stops the pings and systemd restarts the service."""
+        if self.worker.alive(self.s.limits.job_timeout_seconds):
+            self.notify(watchdog=True)
+
+    def request_stop(self, *_args) -> None:
+        if not self.stop_event.is_set():
+            log.info("stopping: finishing the current job")
+            self.notify(stopping=True, status="stopping")
+        self.stop_event.set()
+
+    def shutdown(self, threads: list[threading.Thread]) -> int:
+        if self.folder:
+            self.folder.stop()
+        for t in threads:
+            t.join()
+        if self.mqtt:
+            self.mqtt.stop(timeout=5.0)
+        self.journal.close()
+        log.info("stopped")
+        return 0
+
+
+def run_daemon(settings: Settings, notifier=None) -> int:
+    daemon = Daemon(settings, notifier)
+    signal.signal(signal.SIGTERM, daemon.request_stop)
+    signal.signal(signal.SIGINT, daemon.request_stop)
+    return daemon.run()

@@ -1,0 +1,1 @@
+"""The appliance service: journal, worker, sources (scan folder, MQTT, HTTP) and sinks."""

@@ -1,0 +1,214 @@
+"""Durable job journal (SQLite, WAL, fsync on commit): the one place a job's state lives.
+
+A job is written here before its source is acknowledged (MQTT PUBACK, the file left in place), moves
+queued -> running -> done/failed, and is resumed after a crash. Results wait in the outbox until the broker
+acknowledges them, so a broker outage delays results but loses none. Jobs are idempotent by key.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    key TEXT UNIQUE NOT NULL,          -- idempotency: mqtt:<request id> | folder:<relpath>:<sha256> | http:<uuid>
+    source TEXT NOT NULL,              -- folder | mqtt | http
+    state TEXT NOT NULL,               -- queued | running | done | failed
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    deadline REAL,                     -- MQTT message expiry as epoch seconds
+    spec TEXT NOT NULL,                -- JSON: what to run and where the answer goes
+    payload BLOB,                      -- request bytes (dropped once finished)
+    result TEXT,                       -- the published response (JSON)
+    settled INTEGER NOT NULL DEFAULT 0 -- folder jobs: original moved to done/failed
+);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, created);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    qos INTEGER NOT NULL,
+    properties TEXT,                   -- JSON: correlation data (base64), user properties
+    created REAL NOT NULL
+);
+"""
+
+
+@dataclass
+class Job:
+    id: str
+    key: str
+    source: str
+    state: str
+    created: float
+    attempts: int
+    deadline: float | None
+    spec: dict
+    payload: bytes | None
+
+
+@dataclass
+class OutMessage:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    properties: dict | None = None
+    seq: int | None = None
+    job_id: str | None = None
+
+
+class Journal:
+    def __init__(self, path: Path):
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # a committed job survives a power cut
+            self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _tx(self):
+        return _Tx(self._db, self._lock)
+
+    # -- jobs -----------------------------------------------------------------------------------------------------
+    def add(self, key: str, source: str, spec: dict, payload: bytes | None = None,
+            deadline: float | None = None) -> tuple[str, bool]:
+        """(job id, True) for a new job; (existing id, False) when the key was seen before."""
+        now = time.time()
+        job_id = uuid.uuid4().hex
+        with self._tx() as db:
+            row = db.execute("SELECT id FROM jobs WHERE key = ?", (key,)).fetchone()
+            if row:
+                return row[0], False
+            db.execute("INSERT INTO jobs (id, key, source, state, created, updated, deadline, spec, payload) "
+                       "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+                       (job_id, key, source, now, now, deadline, json.dumps(spec), payload))
+            self._changed.notify_all()
+        return job_id, True
+
+    def claim(self, timeout: float = 0.5) -> Job | None:
+        """The oldest queued job, now running; waits up to timeout for one."""
+        end = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                row = self._db.execute(
+                    "SELECT id, key, source, state, created, attempts, deadline, spec, payload FROM jobs "
+                    "WHERE state = 'queued' ORDER BY created LIMIT 1").fetchone()
+                if row:
+                    with self._tx() as db:
+                        db.execute("UPDATE jobs SET state = 'running', attempts = attempts + 1, updated = ? WHERE id = ?",
+                                   (time.time(), row[0]))
+                    return Job(row[0], row[1], row[2], "running", row[4], row[5] + 1, row[6], json.loads(row[7]), row[8])
+                left = end - time.monotonic()
+                if left <= 0:
+                    return None
+                self._changed.wait(left)
+
+    def finish(self, job_id: str, state: str, result: dict, messages: list[OutMessage]) -> None:
+        """Marks a job done/failed and queues its messages in the same transaction."""
+        assert state in ("done", "failed")
+        now = time.time()
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET state = ?, result = ?, payload = NULL, updated = ? WHERE id = ?",
+                       (state, json.dumps(result, ensure_ascii=False), now, job_id))
+            for m in messages:
+                db.execute("INSERT INTO outbox (job_id, topic, payload, qos, properties, created) VALUES (?, ?, ?, ?, ?, ?)",
+                           (job_id, m.topic, m.payload, m.qos, json.dumps(m.properties) if m.properties else None, now))
+            self._changed.notify_all()
+
+    def mark_settled(self, job_id: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET settled = 1 WHERE id = ?", (job_id,))
+
+    def unsettled_folder_jobs(self) -> list[tuple[str, str, dict]]:
+        """Finished folder jobs whose original has not been moved yet (a crash between the two steps)."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, state, spec FROM jobs WHERE source = 'folder' AND settled = 0 "
+                                    "AND state IN ('done', 'failed')").fetchall()
+        return [(r[0], r[1], json.loads(r[2])) for r in rows]
+
+    def recover(self) -> int:
+        """After a crash: jobs that were running go back to the queue."""
+        with self._tx() as db:
+            n = db.execute("UPDATE jobs SET state = 'queued', updated = ? WHERE state = 'running'", (time.time(),)).rowcount
+        return n
+
+    def get(self, job_id: str) -> dict | None:
+        with self._lock:
+            row = self._db.execute("SELECT id, key, source, state, attempts, spec, result FROM jobs WHERE id = ?",
+                                   (job_id,)).fetchone()
+        if not row:
+            return None
+        return {"id": row[0], "key": row[1], "source": row[2], "state": row[3], "attempts": row[4],
+                "spec": json.loads(row[5]), "result": json.loads(row[6]) if row[6] else None}
+
+    def state_of_key(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT state FROM jobs WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
+            out = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        c = {"queued": 0, "running": 0, "done": 0, "failed": 0, **dict(rows)}
+        c["outbox"] = out
+        return c
+
+    def prune(self, older_than_seconds: float) -> int:
+        """Forgets finished jobs (and their dedup keys) older than this; the journal stays small over months."""
+        cutoff = time.time() - older_than_seconds
+        with self._tx() as db:
+            return db.execute("DELETE FROM jobs WHERE state IN ('done', 'failed') AND updated < ? AND settled = 1 "
+                              "AND id NOT IN (SELECT job_id FROM outbox)", (cutoff,)).rowcount
+
+    # -- outbox ---------------------------------------------------------------------------------------------------
+    def pending(self, exclude: set[int], limit: int = 100) -> list[OutMessage]:
+        with self._lock:
+            rows = self._db.execute("SELECT seq, job_id, topic, payload, qos, properties FROM outbox ORDER BY seq LIMIT ?",
+                                    (limit + len(exclude),)).fetchall()
+        out = [OutMessage(r[2], bytes(r[3]), r[4], json.loads(r[5]) if r[5] else None, r[0], r[1])
+               for r in rows if r[0] not in exclude]
+        return out[:limit]
+
+    def delivered(self, seq: int) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+
+    def wait_for_outbox(self, timeout: float) -> None:
+        with self._changed:
+            self._changed.wait(timeout)
+
+
+class _Tx:
+    """BEGIN IMMEDIATE ... COMMIT under the journal's lock; rollback on error."""
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock):
+        self.db = db
+        self.lock = lock
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.lock.acquire()
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self.lock.release()

@@ -1,0 +1,217 @@
+"""MQTT: requests in (journaled before PUBACK), results out from the journal's outbox (removed on PUBACK),
+retained availability with a last will, stats on an interval. paho-mqtt 2 with manual acknowledgements.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import re
+import ssl
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from ..config import Settings
+from . import protocol
+from .journal import Journal
+from .worker import Stats
+
+log = logging.getLogger(__name__)
+SESSION_EXPIRY = 7 * 24 * 3600  # the broker keeps our subscription and queued requests this long while we are away
+ID_NEAR_START = re.compile(rb'"id"\s*:\s*"([^"\\]{1,200})"')
+
+
+class MqttService:
+    def __init__(self, settings: Settings, journal: Journal, stats: Stats, *, max_pdf_pages: int):
+        self.s = settings
+        self.cfg = settings.mqtt
+        self.journal = journal
+        self.stats = stats
+        self.max_pdf_pages = max_pdf_pages
+        self.prefix = settings.topic_prefix
+        self.v5 = self.cfg.protocol == "5"
+        self.connected = threading.Event()
+        self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
+        self._early: set[int] = set()  # PUBACKs that arrived before publish() returned the mid
+        self._inflight_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.client = self._make_client()
+
+    @property
+    def request_topic(self) -> str:
+        return f"{self.prefix}/request"
+
+    @property
+    def result_topic(self) -> str:
+        return f"{self.prefix}/result"
+
+    def _make_client(self) -> mqtt.Client:
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.s.client_id,
+                        protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311,
+                        clean_session=None if self.v5 else False, manual_ack=True)
+        if self.cfg.username:
+            c.username_pw_set(self.cfg.username, self.cfg.password.get_secret_value() if self.cfg.password else None)
+        if self.cfg.tls:
+            t = self.cfg.tls
+            c.tls_set(ca_certs=str(t.ca_certs) if t.ca_certs else None, certfile=str(t.certfile) if t.certfile else None,
+                      keyfile=str(t.keyfile) if t.keyfile else None, cert_reqs=ssl.CERT_REQUIRED)
+            c.tls_insecure_set(t.insecure)
+        c.will_set(f"{self.prefix}/available", "offline", qos=1, retain=True)
+        c.reconnect_delay_set(1, int(self.cfg.reconnect_max_seconds))
+        c.max_inflight_messages_set(20)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+        c.on_publish = self._on_publish
+        return c
+
+    # -- lifecycle ------------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        props = None
+        if self.v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = SESSION_EXPIRY
+        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive,
+                                  clean_start=False if self.v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY, properties=props)
+        self.client.loop_start()
+        self._thread = threading.Thread(target=self._publisher, name="mqtt-outbox", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Flushes what the broker can take within timeout, publishes offline, disconnects."""
+        end = time.monotonic() + timeout
+        while self.connected.is_set() and self.journal.counts()["outbox"] and time.monotonic() < end:
+            time.sleep(0.1)
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=2)
+        if self.connected.is_set():
+            info = self.client.publish(f"{self.prefix}/available", "offline", qos=1, retain=True)
+            info.wait_for_publish(timeout=max(0.5, end - time.monotonic()))
+            self.client.disconnect()
+        self.client.loop_stop()
+
+    # -- callbacks (paho's network thread) ---------------------------------------------------------------------
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:  # a refusal is not "connected"
+            log.error("broker %s:%d refused the connection: %s", self.cfg.host, self.cfg.port, reason_code)
+            return
+        log.info("connected to %s:%d as %s", self.cfg.host, self.cfg.port, self.s.client_id)
+        client.publish(f"{self.prefix}/available", "online", qos=1, retain=True)
+        topic = self.request_topic
+        if self.cfg.shared_group:
+            topic = f"$share/{self.cfg.shared_group}/{topic}"
+        client.subscribe(topic, qos=self.cfg.qos)
+        with self._inflight_lock:
+            self._inflight.clear()  # anything not PUBACKed is still in the outbox and is published again
+            self._early.clear()
+        self.connected.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if self.connected.is_set():
+            log.warning("disconnected from the broker (%s); reconnecting with back-off", reason_code)
+        self.connected.clear()
+
+    def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self._record(msg)
+        except Exception:  # never leave a request un-acked because of a bug: it would block the session
+            log.exception("could not record request on %s", msg.topic)
+        finally:
+            if msg.qos > 0:
+                client.ack(msg.mid, msg.qos)  # PUBACK only after the job is in the journal
+
+    def _record(self, msg: mqtt.MQTTMessage) -> None:
+        now = time.time()
+        props = getattr(msg, "properties", None)
+        reply = getattr(props, "ResponseTopic", None) if props else None
+        correlation = getattr(props, "CorrelationData", None) if props else None
+        expiry = getattr(props, "MessageExpiryInterval", None) if props else None
+        spec: dict = {"reply_topic": reply, "log_id": protocol.new_log_id(),
+                      "correlation_b64": base64.b64encode(correlation).decode() if correlation else None,
+                      "source": {"type": "mqtt", "topic": msg.topic}}
+        payload = msg.payload
+        request_id = None
+        try:
+            if len(payload) > self.s.limits.max_payload_bytes:
+                m = ID_NEAR_START.search(payload[:4096])  # echo the id without parsing megabytes
+                request_id = m.group(1).decode("utf-8", "replace") if m else None
+                raise protocol.RequestError(protocol.TOO_LARGE, f"request of {len(payload)} bytes is over the limit "
+                                                                f"of {self.s.limits.max_payload_bytes}")
+            try:
+                data = json.loads(payload)
+            except (UnicodeDecodeError, ValueError) as e:
+                raise protocol.RequestError(protocol.BAD_REQUEST, f"the request is not JSON ({e})") from None
+            if isinstance(data, dict) and isinstance(data.get("id"), str):
+                request_id = data["id"]  # echoed even when the rest of the request is bad
+            if isinstance(data, dict) and isinstance(data.get("replyTopic"), str) and not reply:
+                spec["reply_topic"] = data["replyTopic"]
+            req = protocol.parse_request(data, protocol.MqttRequest)
+            body, kind = protocol.decode_file(req)
+            spec.update(options=req.options(), kind=kind, visualize=bool(req.visualize), log_id=req.logId or spec["log_id"],
+                        page_limit=None)
+            if req.replyTopic and not reply:
+                spec["reply_topic"] = req.replyTopic
+        except protocol.RequestError as e:
+            spec["error"] = {"code": e.code, "message": e.message}
+            body = None
+        if spec["reply_topic"] and any(c in spec["reply_topic"] for c in "+#"):
+            spec["reply_topic"] = None  # a wildcard cannot be published to
+        spec["request_id"] = request_id
+        key = f"mqtt:{request_id}" if request_id else f"mqtt:sha256:{hashlib.sha256(payload).hexdigest()}"
+        deadline = now + expiry if expiry else None
+        job_id, new = self.journal.add(key, "mqtt", spec, payload=body, deadline=deadline)
+        if new:
+            log.info("request %s queued as job %s", request_id or "(no id)", job_id)
+        else:
+            log.info("request %s is a duplicate of job %s; not run again", request_id or "(no id)", job_id)
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        with self._inflight_lock:
+            seq = self._inflight.pop(mid, None)
+            if seq is None:
+                self._early.add(mid)
+        if seq is not None:
+            self.journal.delivered(seq)
+
+    # -- outbox and stats ---------------------------------------------------------------------------------------
+    def _publisher(self) -> None:
+        next_stats = time.monotonic()
+        while not self._stop.is_set():
+            if not self.connected.is_set():
+                self._stop.wait(0.2)
+                continue
+            with self._inflight_lock:
+                busy = set(self._inflight.values())
+            for m in self.journal.pending(exclude=busy, limit=max(1, 20 - len(busy))):
+                info = self.client.publish(m.topic, m.payload, qos=m.qos, properties=self._props(m.properties))
+                if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                    break  # not connected after all; the row stays in the outbox
+                with self._inflight_lock:
+                    acked = m.qos == 0 or info.mid in self._early
+                    self._early.discard(info.mid)
+                    if not acked:
+                        self._inflight[info.mid] = m.seq
+                if acked:
+                    self.journal.delivered(m.seq)
+            if time.monotonic() >= next_stats:
+                next_stats = time.monotonic() + self.cfg.stats_seconds
+                self.client.publish(f"{self.prefix}/stats", json.dumps(self.stats.snapshot(self.journal)), qos=0)
+            self.journal.wait_for_outbox(0.2)
+
+    def _props(self, spec: dict | None) -> Properties | None:
+        if not self.v5 or not spec:
+            return None
+        p = Properties(PacketTypes.PUBLISH)
+        if spec.get("correlation_b64"):
+            p.CorrelationData = base64.b64decode(spec["correlation_b64"])
+        if spec.get("user"):
+            p.UserProperty = [tuple(u) for u in spec["user"]]
+        p.ContentType = "application/json"
+        return p

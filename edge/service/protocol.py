@@ -1,0 +1,158 @@
+"""PaddleOCR serving API shapes: the request (`file`, `fileType`, option fields) and the response
+(`logId`, `errorCode`, `errorMsg`, `result.ocrResults[].prunedResult`, `result.dataInfo`)."""
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import uuid
+from typing import Any, Literal
+
+import cv2
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import InputError, InputTooLargeError
+from ..io.images import sniff
+
+# errorCode values follow HTTP status codes, as the serving API's do
+BAD_REQUEST, EXPIRED, TOO_LARGE, UNPROCESSABLE, INTERNAL, UNAVAILABLE = 400, 408, 413, 422, 500, 503
+
+
+class RequestError(Exception):
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class OCRRequest(BaseModel):
+    """The serving API's request. Types are strict: "0.5" is not a number."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    file: str = Field(description="base64 of the image or PDF (URLs only where enabled)")
+    fileType: Literal[0, 1] | None = Field(None, description="0 PDF, 1 image; inferred from the bytes when absent")
+    useDocOrientationClassify: bool | None = None
+    useDocUnwarping: bool | None = None
+    useTextlineOrientation: bool | None = None
+    textDetLimitSideLen: int | None = Field(None, gt=0)
+    textDetLimitType: Literal["min", "max"] | None = None
+    textDetThresh: float | None = Field(None, ge=0, le=1)
+    textDetBoxThresh: float | None = Field(None, ge=0, le=1)
+    textDetUnclipRatio: float | None = Field(None, gt=0)
+    textRecScoreThresh: float | None = Field(None, ge=0, le=1)
+    returnWordBox: bool | None = None
+    visualize: bool | None = None
+    logId: str | None = None
+
+    def options(self) -> dict[str, Any]:
+        """EdgeOCR.predict keyword arguments (None keeps the service's defaults)."""
+        if self.useDocUnwarping:
+            raise RequestError(UNPROCESSABLE, "useDocUnwarping: document unwarping (UVDoc) is not available on this "
+                                              "device; send flat scans or leave it false")
+        if self.returnWordBox:
+            raise RequestError(UNPROCESSABLE, "returnWordBox: word boxes are not available on this device")
+        return {"use_doc_orientation_classify": self.useDocOrientationClassify,
+                "use_textline_orientation": self.useTextlineOrientation,
+                "text_det_limit_side_len": self.textDetLimitSideLen, "text_det_limit_type": self.textDetLimitType,
+                "text_det_thresh": self.textDetThresh, "text_det_box_thresh": self.textDetBoxThresh,
+                "text_det_unclip_ratio": self.textDetUnclipRatio, "text_rec_score_thresh": self.textRecScoreThresh}
+
+
+class MqttRequest(OCRRequest):
+    """Over MQTT: an `id` for idempotency and correlation, and a reply topic for MQTT 3.1.1 clients."""
+
+    id: str | None = Field(None, min_length=1, max_length=200)
+    replyTopic: str | None = Field(None, min_length=1, max_length=512)
+
+
+def describe_validation(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "request"
+        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+def parse_request(data: Any, model: type[OCRRequest] = OCRRequest) -> OCRRequest:
+    if not isinstance(data, dict):
+        raise RequestError(BAD_REQUEST, "the request must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise RequestError(UNPROCESSABLE, describe_validation(e)) from None
+
+
+def decode_file(req: OCRRequest) -> tuple[bytes, str]:
+    """(bytes, 'pdf'|'image') from the request's base64 `file` and `fileType`."""
+    try:
+        data = base64.b64decode(req.file, validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError(UNPROCESSABLE, "file: not valid base64") from None
+    if not data:
+        raise RequestError(UNPROCESSABLE, "file: empty (0 bytes after base64 decoding)")
+    kind = sniff(data)
+    if req.fileType is not None:
+        declared = "pdf" if req.fileType == 0 else "image"
+        if kind is not None and kind != declared:
+            raise RequestError(UNPROCESSABLE, f"fileType {req.fileType} says {declared}, but the file is a {kind}")
+        kind = kind or declared
+    if kind is None:
+        raise RequestError(UNPROCESSABLE, "file: neither an image nor a PDF (set fileType, or send a supported format)")
+    return data, kind
+
+
+def new_log_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _b64_jpeg(img) -> str:
+    ok, buf = cv2.imencode(".jpg", img)
+    return base64.b64encode(buf.tobytes()).decode("ascii") if ok else ""
+
+
+def _b64_pil(im) -> str:
+    buf = io.BytesIO()
+    im.convert("RGB").save(buf, format="JPEG")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def ocr_results(pages: list, visualize: bool) -> list[dict]:
+    """`result.ocrResults`: per page the result without input_path/page_index (the serving API's prunedResult)."""
+    out = []
+    for page in pages:
+        pruned = {k: v for k, v in page.items() if k not in ("input_path", "page_index")}
+        if "doc_preprocessor_res" in pruned:
+            pruned["doc_preprocessor_res"] = {k: v for k, v in pruned["doc_preprocessor_res"].items()
+                                              if k not in ("input_path", "page_index")}
+        item = {"prunedResult": pruned, "ocrImage": None, "docPreprocessingImage": None, "inputImage": None}
+        if visualize:
+            images = page.to_images()
+            item["ocrImage"] = _b64_pil(images["ocr_res_img"])
+            if "doc_preprocessor_res" in images:
+                item["docPreprocessingImage"] = _b64_pil(images["doc_preprocessor_res"])
+            item["inputImage"] = _b64_jpeg(page.input_image)
+        out.append(item)
+    return out
+
+
+def data_info(kind: str, pages: list) -> dict:
+    if kind == "pdf":
+        dims = [{"width": int(p.input_image.shape[1]), "height": int(p.input_image.shape[0])} for p in pages]
+        return {"type": "pdf", "numPages": len(pages), "pages": dims}
+    img = pages[0].input_image
+    return {"type": "image", "width": int(img.shape[1]), "height": int(img.shape[0])}
+
+
+def success(log_id: str, pages: list, kind: str, visualize: bool) -> dict:
+    return {"logId": log_id, "errorCode": 0, "errorMsg": "Success",
+            "result": {"ocrResults": ocr_results(pages, visualize), "dataInfo": data_info(kind, pages)}}
+
+
+def failure(log_id: str, code: int, message: str) -> dict:
+    return {"logId": log_id, "errorCode": code, "errorMsg": message}
+
+
+def input_error_code(e: InputError) -> int:
+    return TOO_LARGE if isinstance(e, InputTooLargeError) else UNPROCESSABLE

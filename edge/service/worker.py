@@ -1,0 +1,209 @@
+"""The worker: one thread owns the predictors and turns journal jobs into stored results and outbox messages.
+
+Order per job, chosen so a crash at any point loses nothing and duplicates nothing a subscriber can't tell apart:
+result file (atomic) -> journal done + outbox (one transaction) -> original moved -> job marked settled.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import shutil
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import EdgeError, InputError
+from ..models import sha256_file
+from . import protocol
+from .journal import Job, Journal, OutMessage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Stats:
+    """What <prefix>/stats reports; only the worker thread writes it."""
+
+    started: float = field(default_factory=time.time)
+    done: int = 0
+    failed: int = 0
+    latencies: collections.deque = field(default_factory=lambda: collections.deque(maxlen=500))
+
+    def snapshot(self, journal: Journal) -> dict:
+        lat = sorted(self.latencies)
+        counts = journal.counts()
+        return {"uptime_seconds": round(time.time() - self.started, 1), "queue_depth": counts["queued"],
+                "running": counts["running"], "outbox": counts["outbox"], "jobs_done": self.done,
+                "jobs_failed": self.failed,
+                "latency_seconds": {"mean": round(statistics.fmean(lat), 3) if lat else None,
+                                    "p50": round(lat[len(lat) // 2], 3) if lat else None,
+                                    "p95": round(lat[int(len(lat) * 0.95)], 3) if lat else None, "n": len(lat)}}
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def free_name(target: Path, job_id: str) -> Path:
+    """target, or target with the job id in its name when another file already has that name."""
+    return target if not target.exists() else target.with_name(f"{target.stem}-{job_id[:8]}{target.suffix}")
+
+
+@dataclass
+class WorkerContext:
+    journal: Journal
+    ocr: object  # edge.api.EdgeOCR
+    device_id: str
+    result_topic: str | None  # None without a broker
+    results_dir: Path
+    folder_root: Path
+    done_dir: Path
+    failed_dir: Path
+    delete_done: bool = False
+    save_images: bool = False
+    qos: int = 1
+    on_finished: Callable[[str, dict], None] | None = None  # HTTP waits on this
+
+
+class Worker:
+    def __init__(self, ctx: WorkerContext):
+        self.ctx = ctx
+        self.stats = Stats()
+        self.last_beat = time.monotonic()  # the systemd watchdog pings only while this moves
+        self.current: str | None = None
+        self.job_started = 0.0
+
+    def alive(self, job_timeout: float) -> bool:
+        now = time.monotonic()
+        if self.current is not None:
+            return now - self.job_started < job_timeout
+        return now - self.last_beat < 5.0
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self.last_beat = time.monotonic()
+            job = self.ctx.journal.claim(timeout=0.5)
+            if job is None:
+                continue
+            self.current, self.job_started = job.id, time.monotonic()
+            try:
+                self.process(job)
+            finally:
+                self.current = None
+
+    # -- one job ----------------------------------------------------------------------------------------------
+    def process(self, job: Job) -> None:
+        ctx = self.ctx
+        t0 = time.time()
+        spec = job.spec
+        log_id = spec.get("log_id") or protocol.new_log_id()
+        pages, timings, kind = [], {}, spec.get("kind")
+        try:
+            if job.deadline is not None and time.time() > job.deadline:
+                raise protocol.RequestError(protocol.EXPIRED, "request expired (MQTT message expiry) before it could "
+                                                              "be processed; not run")
+            if "error" in spec:  # rejected at the door (malformed request): answered through the same path
+                raise protocol.RequestError(spec["error"]["code"], spec["error"]["message"])
+            item = spec["path"] if job.source == "folder" else job.payload
+            for page in ctx.ocr.predict_iter(item, page_limit=spec.get("page_limit"), **spec.get("options", {})):
+                if not page.ok:
+                    raise page.exception
+                pages.append(page)
+            if not pages:
+                raise InputError("the input has no pages")
+            kind = kind or ("pdf" if pages[0]["page_index"] is not None else "image")
+            for p in pages:
+                for k, v in p.timings.items():
+                    timings[k] = round(timings.get(k, 0.0) + v, 4)
+            response = protocol.success(log_id, pages, kind, bool(spec.get("visualize")))
+            state = "done"
+        except protocol.RequestError as e:
+            response, state = protocol.failure(log_id, e.code, e.message), "failed"
+        except InputError as e:
+            msg = e.message + (f" ({e.hint})" if e.hint else "")
+            response, state = protocol.failure(log_id, protocol.input_error_code(e), msg), "failed"
+        except EdgeError as e:
+            log.error("job %s: %s", job.id, e)
+            response, state = protocol.failure(log_id, protocol.UNAVAILABLE, e.message), "failed"
+        except Exception as e:  # a bug, not the input: report it, keep serving
+            log.exception("job %s: internal error", job.id)
+            response, state = protocol.failure(log_id, protocol.INTERNAL, f"internal error: {type(e).__name__}: {e}"), "failed"
+        timings["job_total"] = round(time.time() - t0, 4)
+        envelope = {**response, "id": spec.get("request_id") or job.id, "jobId": job.id, "source": spec.get("source", {}),
+                    "deviceId": ctx.device_id, "profile": ctx.ocr.profile.name, "timings": timings}
+        self._store(job, state, envelope, pages)
+        if state == "done":
+            self.stats.done += 1
+        else:
+            self.stats.failed += 1
+        self.stats.latencies.append(time.time() - job.created)
+        if ctx.on_finished:
+            ctx.on_finished(job.id, envelope)
+
+    def _store(self, job: Job, state: str, envelope: dict, pages: list) -> None:
+        ctx = self.ctx
+        body = json.dumps(envelope, ensure_ascii=False).encode("utf-8")
+        if job.source == "folder":
+            rel = Path(job.spec["relpath"])
+            if state == "done":
+                target = ctx.results_dir / rel.parent / f"{rel.stem}.json"
+                if target.exists() and _job_of(target) not in (job.id, None):
+                    target = free_name(target, job.id)
+                write_atomic(target, json.dumps(envelope, ensure_ascii=False, indent=1).encode("utf-8"))
+                if ctx.save_images:
+                    for page in pages:
+                        page.save_to_img(target.parent)
+            else:
+                write_atomic(ctx.failed_dir / rel.parent / f"{rel.name}.error.json",
+                             json.dumps(envelope, ensure_ascii=False, indent=1).encode("utf-8"))
+        messages = []
+        if ctx.result_topic:
+            props = {"user": [["schema", "edge-ocr/1"]]}
+            messages.append(OutMessage(ctx.result_topic, body, ctx.qos, props))
+            reply = job.spec.get("reply_topic")
+            if reply:
+                reply_props = dict(props)
+                if job.spec.get("correlation_b64"):
+                    reply_props["correlation_b64"] = job.spec["correlation_b64"]
+                messages.append(OutMessage(reply, body, ctx.qos, reply_props))
+        ctx.journal.finish(job.id, state, envelope, messages)
+        if job.source == "folder":
+            self.settle(job.id, state, job.spec)
+
+    def settle(self, job_id: str, state: str, spec: dict) -> None:
+        """Moves the original out of the scan folder; safe to repeat after a crash."""
+        ctx = self.ctx
+        move_original(spec, job_id, state, ctx.done_dir, ctx.failed_dir, ctx.delete_done)
+        ctx.journal.mark_settled(job_id)
+
+
+def move_original(spec: dict, job_id: str, state: str, done_dir: Path, failed_dir: Path, delete_done: bool) -> None:
+    """Moves a folder job's original to done/ or failed/ (subfolders kept). A file dropped again under the same name
+    while the job ran has other content: it is a job of its own and stays."""
+    src = Path(spec["path"])
+    if not src.exists() or sha256_file(src) != spec.get("sha256"):
+        return
+    if state == "done" and delete_done:
+        src.unlink()
+        return
+    target = free_name((done_dir if state == "done" else failed_dir) / spec["relpath"], job_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(src), str(target))
+
+
+def _job_of(result_file: Path) -> str | None:
+    try:
+        return json.loads(result_file.read_text(encoding="utf-8")).get("jobId")
+    except (OSError, ValueError):
+        return None
