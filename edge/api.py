@@ -130,9 +130,10 @@ class EdgeOCR:
         self.load_seconds = time.perf_counter() - t0
 
     # -- inputs -------------------------------------------------------------------------------------------------
-    def pages(self, item: Input, page_limit: int | None = None) -> Iterator[Page | InputFailure]:
+    def pages(self, item: Input, page_limit: int | None = None, name: str | None = None) -> Iterator[Page | InputFailure]:
         """Decoded pages of one input; a bad input becomes one InputFailure naming it."""
-        name = str(item) if isinstance(item, (str, Path)) else ("<bytes>" if isinstance(item, bytes) else "<array>")
+        if name is None:
+            name = str(item) if isinstance(item, (str, Path)) else ("<bytes>" if isinstance(item, bytes) else "<array>")
         path = str(item) if isinstance(item, (str, Path)) else None
         t0 = time.perf_counter()
         try:
@@ -169,7 +170,7 @@ class EdgeOCR:
         data = {"input_path": page.input_path, "page_index": page.page_index, **out.data}
         return OCRResult(data, image=out.image, input_image=page.image, timings=out.timings)
 
-    def predict_iter(self, input: Input | Iterable[Input], *, page_limit: int | None = None,
+    def predict_iter(self, input: Input | Iterable[Input], *, page_limit: int | None = None, input_name: str | None = None,
                      use_doc_orientation_classify: bool | None = None, use_doc_unwarping: bool | None = None,
                      use_textline_orientation: bool | None = None, text_det_limit_side_len: int | None = None,
                      text_det_limit_type: str | None = None, text_det_max_side_limit: int | None = None,
@@ -185,7 +186,7 @@ class EdgeOCR:
             text_det_box_thresh=text_det_box_thresh, text_det_unclip_ratio=text_det_unclip_ratio,
             text_rec_score_thresh=text_rec_score_thresh))
         for item in expand_inputs(input):
-            for page in self.pages(item, page_limit):
+            for page in self.pages(item, page_limit, input_name):
                 yield page if isinstance(page, InputFailure) else self.ocr_page(page, params)
 
     def predict(self, input: Input | Iterable[Input], **kw: Any) -> list[OCRResult | InputFailure]:

@@ -176,10 +176,11 @@ def _bench(a) -> int:
 def _run(a) -> int:
     from .config import load_settings
     from .daemon import run_daemon
+    from .service.sdnotify import SdNotifier
 
     settings = load_settings(a.config)
     logging.getLogger().setLevel(settings.log_level if not a.verbose else "DEBUG")
-    return run_daemon(settings)
+    return run_daemon(settings, SdNotifier())
 
 
 def _config_check(a) -> int:
@@ -190,6 +191,14 @@ def _config_check(a) -> int:
     settings = load_settings(a.config)
     print(_json.dumps(settings.masked(), indent=2))
     return 0
+
+
+def _doctor(a) -> int:
+    from .doctor import report, run_checks
+
+    checks = run_checks(config=a.config)
+    print(report(checks))
+    return 0 if all(c.ok for c in checks) else 1
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -238,6 +247,10 @@ def parser() -> argparse.ArgumentParser:
     c = p.add_parser("check", help="print the effective configuration (secrets masked); non-zero exit on errors")
     c.add_argument("--config", type=Path)
     c.set_defaults(func=_config_check)
+
+    p = sub.add_parser("doctor", help="check Python, engine, profile, models, devices, folders, broker")
+    p.add_argument("--config", type=Path)
+    p.set_defaults(func=_doctor)
 
     p = sub.add_parser("profiles", help="device profiles: list, show NAME, detect, check NAME")
     p.add_argument("action", choices=["list", "show", "detect", "check"])

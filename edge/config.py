@@ -95,8 +95,15 @@ class LimitsConfig(_Section):
 
 class HttpConfig(_Section):
     enabled: bool = Field(False, description="serve POST /ocr (PaddleOCR serving API)")
-    host: str = Field("127.0.0.1", description="listen address")
+    host: str = Field("127.0.0.1", description="listen address (127.0.0.1: this machine only)")
     port: int = Field(8080, ge=1, le=65535, description="listen port")
+    token: SecretStr | None = Field(None, description="require 'Authorization: token <this>' (403 otherwise)")
+    max_pages: int | None = Field(10, ge=1, description="PDF pages read per request (null: no limit but max_pdf_pages)")
+    daily_page_quota: int | None = Field(None, ge=1, description="pages per UTC day before requests get 429")
+    allow_urls: bool = Field(False, description="accept `file` as an http(s) URL (fetched by the device)")
+    url_allow_hosts: list[str] = Field(default_factory=list, description="hosts URLs may point to (required with allow_urls)")
+    request_timeout_seconds: float = Field(300, gt=0, description="answer 504 when the job has not finished by then")
+    visualize: bool = Field(False, description="default of the request's `visualize`")
 
 
 def _hostname() -> str:

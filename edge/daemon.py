@@ -41,11 +41,19 @@ class Daemon:
                            max_pdf_pages=settings.limits.max_pdf_pages)
         f = settings.folder
         result_topic = f"{settings.topic_prefix}/result" if settings.mqtt.enabled else None
+        self.http = None
+        waiter = None
+        if settings.http.enabled:
+            from .service.http import HttpServer, Waiter
+
+            waiter = Waiter()
         self.worker = Worker(WorkerContext(
             journal=self.journal, ocr=self.ocr, device_id=settings.device_id, result_topic=result_topic,
             results_dir=Path(settings.results.dir), folder_root=Path(f.path), done_dir=Path(f.done_dir),
             failed_dir=Path(f.failed_dir), delete_done=f.delete_done, save_images=settings.results.save_images,
-            qos=settings.mqtt.qos))
+            qos=settings.mqtt.qos, on_finished=waiter.finish if waiter else None))
+        if waiter:
+            self.http = HttpServer(settings, self.journal, waiter)
         self.mqtt = None
         if settings.mqtt.enabled:
             from .service.mqtt import MqttService
@@ -87,9 +95,12 @@ class Daemon:
             self.mqtt.start()
         if self.folder:
             self.folder.start()
+        if self.http:
+            self.http.start()
         log.info("edge-ocr %s ready: profile %s, scan folder %s, results %s%s", self.s.device_id, self.ocr.profile.name,
                  self.s.folder.path if self.folder else "(off)", self.s.results.dir,
-                 f", broker {self.s.mqtt.host}:{self.s.mqtt.port} prefix {self.s.topic_prefix}" if self.mqtt else "")
+                 (f", broker {self.s.mqtt.host}:{self.s.mqtt.port} prefix {self.s.topic_prefix}" if self.mqtt else "")
+                 + (f", http://{self.s.http.host}:{self.s.http.port}/ocr" if self.http else ""))
         self.notify(ready=True, status="ready")
         next_rescan = time.monotonic() + self.s.folder.rescan_seconds
         while not self.stop_event.is_set():
@@ -115,6 +126,8 @@ class Daemon:
         self.stop_event.set()
 
     def shutdown(self, threads: list[threading.Thread]) -> int:
+        if self.http:
+            self.http.stop()
         if self.folder:
             self.folder.stop()
         for t in threads:
@@ -127,7 +140,12 @@ class Daemon:
 
 
 def run_daemon(settings: Settings, notifier=None) -> int:
-    daemon = Daemon(settings, notifier)
+    try:
+        daemon = Daemon(settings, notifier)
+    except Exception as e:
+        if notifier:
+            notifier(status=f"failed to start: {e}")
+        raise
     signal.signal(signal.SIGTERM, daemon.request_stop)
     signal.signal(signal.SIGINT, daemon.request_stop)
     return daemon.run()

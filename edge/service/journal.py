@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     properties TEXT,                   -- JSON: correlation data (base64), user properties
     created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS quota (day TEXT PRIMARY KEY, pages INTEGER NOT NULL);
 """
 
 
@@ -143,10 +144,25 @@ class Journal:
         return [(r[0], r[1], json.loads(r[2])) for r in rows]
 
     def recover(self) -> int:
-        """After a crash: jobs that were running go back to the queue."""
+        """After a crash: jobs that were running go back to the queue. HTTP jobs fail instead: their client's
+        connection died with the process, and nobody would read the answer."""
+        now = time.time()
+        gone = json.dumps({"errorCode": 503, "errorMsg": "interrupted by a restart of the service"})
         with self._tx() as db:
-            n = db.execute("UPDATE jobs SET state = 'queued', updated = ? WHERE state = 'running'", (time.time(),)).rowcount
+            db.execute("UPDATE jobs SET state = 'failed', result = ?, payload = NULL, updated = ? "
+                       "WHERE source = 'http' AND state IN ('queued', 'running')", (gone, now))
+            n = db.execute("UPDATE jobs SET state = 'queued', updated = ? WHERE state = 'running'", (now,)).rowcount
         return n
+
+    def quota_used(self, day: str) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT pages FROM quota WHERE day = ?", (day,)).fetchone()
+        return row[0] if row else 0
+
+    def quota_add(self, day: str, pages: int) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO quota (day, pages) VALUES (?, ?) ON CONFLICT(day) DO UPDATE SET pages = pages + ?",
+                       (day, pages, pages))
 
     def get(self, job_id: str) -> dict | None:
         with self._lock:

@@ -90,17 +90,22 @@ def decode_file(req: OCRRequest) -> tuple[bytes, str]:
         data = base64.b64decode(req.file, validate=True)
     except (binascii.Error, ValueError):
         raise RequestError(UNPROCESSABLE, "file: not valid base64") from None
+    return data, file_kind(data, req.fileType)
+
+
+def file_kind(data: bytes, file_type: int | None) -> str:
+    """'pdf' or 'image': from the bytes, checked against fileType when the client gave one."""
     if not data:
-        raise RequestError(UNPROCESSABLE, "file: empty (0 bytes after base64 decoding)")
+        raise RequestError(UNPROCESSABLE, "file: empty (0 bytes)")
     kind = sniff(data)
-    if req.fileType is not None:
-        declared = "pdf" if req.fileType == 0 else "image"
+    if file_type is not None:
+        declared = "pdf" if file_type == 0 else "image"
         if kind is not None and kind != declared:
-            raise RequestError(UNPROCESSABLE, f"fileType {req.fileType} says {declared}, but the file is a {kind}")
+            raise RequestError(UNPROCESSABLE, f"fileType {file_type} says {declared}, but the file is a {kind}")
         kind = kind or declared
     if kind is None:
         raise RequestError(UNPROCESSABLE, "file: neither an image nor a PDF (set fileType, or send a supported format)")
-    return data, kind
+    return kind
 
 
 def new_log_id() -> str:

@@ -116,7 +116,9 @@ class Worker:
             if "error" in spec:  # rejected at the door (malformed request): answered through the same path
                 raise protocol.RequestError(spec["error"]["code"], spec["error"]["message"])
             item = spec["path"] if job.source == "folder" else job.payload
-            for page in ctx.ocr.predict_iter(item, page_limit=spec.get("page_limit"), **spec.get("options", {})):
+            name = spec["relpath"] if job.source == "folder" else "file"  # the request's field
+            for page in ctx.ocr.predict_iter(item, page_limit=spec.get("page_limit"), input_name=name,
+                                             **spec.get("options", {})):
                 if not page.ok:
                     raise page.exception
                 pages.append(page)
@@ -168,7 +170,7 @@ class Worker:
                 write_atomic(ctx.failed_dir / rel.parent / f"{rel.name}.error.json",
                              json.dumps(envelope, ensure_ascii=False, indent=1).encode("utf-8"))
         messages = []
-        if ctx.result_topic:
+        if ctx.result_topic and job.source != "http":  # an HTTP client gets its answer on its connection
             props = {"user": [["schema", "edge-ocr/1"]]}
             messages.append(OutMessage(ctx.result_topic, body, ctx.qos, props))
             reply = job.spec.get("reply_topic")

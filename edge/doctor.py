@@ -1,0 +1,130 @@
+"""`edge-ocr doctor`: checks every link from a fresh board to a running service and says what to fix."""
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Settings, load_settings
+from .errors import EdgeError
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    hint: str = ""
+
+
+def _writable(p: Path) -> tuple[bool, str]:
+    p = Path(p)
+    probe = p
+    while not probe.exists():
+        probe = probe.parent
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return False, f"{probe} is not writable by uid {os.getuid()}"
+    return True, f"{p}{'' if p.exists() else ' (will be created)'}"
+
+
+def run_checks(settings: Settings | None = None, config: Path | None = None) -> list[Check]:
+    checks: list[Check] = []
+    v = sys.version_info
+    checks.append(Check("python", v[:2] in ((3, 10), (3, 8)), f"{platform.python_version()} on {platform.machine()}",
+                        "Paddle Lite's Python builds are for CPython 3.8/3.10: use 3.10"))
+    try:
+        settings = settings or load_settings(config)
+        checks.append(Check("config", True, str(config or os.environ.get("EDGE_OCR_CONFIG") or "built-in defaults")))
+    except EdgeError as e:
+        checks.append(Check("config", False, e.message, e.hint or ""))
+        return checks
+    from .profiles import detect, load_profile
+
+    try:
+        prof = load_profile(settings.profile) if settings.profile else detect()[0]
+    except EdgeError as e:
+        checks.append(Check("profile", False, e.message, e.hint or ""))
+        return checks
+    problems = prof.runnable_problems()
+    checks.append(Check("profile", not problems, f"{prof.name} ({prof.engine.key}, target {prof.engine.target})",
+                        "; ".join(problems)))
+    module = {"paddlelite": "paddlelite.lite", "onnxruntime": "onnxruntime"}[prof.engine.key]
+    try:
+        mod = importlib.import_module(module)
+        checks.append(Check("engine", True, f"{module} imports ({getattr(mod, '__version__', '') or 'ok'})"))
+    except ImportError as e:
+        checks.append(Check("engine", False, f"cannot import {module}: {e}",
+                            "install the board's Paddle Lite Python wheel (built with Python enabled), or use an "
+                            "onnxruntime profile (pip install onnxruntime)"))
+    if prof.engine.key == "paddlelite":
+        import numpy
+
+        checks.append(Check("numpy", numpy.__version__.split(".")[0] == "1", numpy.__version__,
+                            "Paddle Lite 2.13 needs numpy<2: pip install 'numpy<2'"))
+    checks.extend(_model_checks(settings, prof))
+    for dev in prof.nnadapter.device_nodes:
+        ok = os.path.exists(dev) and os.access(dev, os.R_OK | os.W_OK)
+        checks.append(Check(f"device {dev}", ok, "present and accessible" if ok else "missing or not accessible",
+                            "load the NPU driver; in systemd use DeviceAllow= and SupplementaryGroups= (edge-ocr-npu.service)"))
+    f = settings.folder
+    dirs = {"state_dir": settings.state_dir, "results.dir": settings.results.dir}
+    if f.enabled:
+        dirs.update({"folder.path": f.path, "folder.done_dir": f.done_dir, "folder.failed_dir": f.failed_dir})
+    for name, d in dirs.items():
+        ok, detail = _writable(Path(d))
+        checks.append(Check(name, ok, detail, "fix ownership, or add the folder to ReadWritePaths= in the unit"))
+    if settings.mqtt.enabled:
+        try:
+            socket.create_connection((settings.mqtt.host, settings.mqtt.port), timeout=3).close()
+            checks.append(Check("broker", True, f"{settings.mqtt.host}:{settings.mqtt.port} reachable"))
+        except OSError as e:
+            checks.append(Check("broker", False, f"{settings.mqtt.host}:{settings.mqtt.port}: {e.strerror or e}",
+                                "check mqtt.host/port and the network; results wait in the journal meanwhile"))
+    if settings.http.enabled:
+        try:
+            with socket.socket() as s:
+                s.bind((settings.http.host, settings.http.port))
+            checks.append(Check("http", True, f"{settings.http.host}:{settings.http.port} free"))
+        except OSError as e:
+            checks.append(Check("http", False, f"cannot listen on {settings.http.host}:{settings.http.port}: {e.strerror}",
+                                "another process uses the port (is the service already running?)"))
+    return checks
+
+
+def _model_checks(settings: Settings, prof) -> list[Check]:
+    from .models import BuiltModels, build_dir
+
+    kind = "onnx" if prof.engine.key == "onnxruntime" else f"{prof.engine.target}.nb"
+    root = Path(settings.models_dir) if settings.models_dir else None
+    try:
+        models = BuiltModels(build_dir(root))
+    except EdgeError as e:
+        return [Check("models", False, e.message, e.hint or "")]
+    keys = ["det", "rec"]
+    if prof.use_textline_orientation or settings.ocr.use_textline_orientation:
+        keys.append(prof.models.textline)
+    if prof.use_doc_orientation_classify or settings.ocr.use_doc_orientation_classify:
+        keys.append(prof.models.doc_orientation)
+    out = []
+    for key in keys:
+        try:
+            p = models.path(key, kind)  # sha256 checked against lock.json
+            out.append(Check(f"model {key}", True, f"{p} (sha256 matches the lock)"))
+        except EdgeError as e:
+            out.append(Check(f"model {key}", False, e.message, e.hint or ""))
+    return out
+
+
+def report(checks: list[Check]) -> str:
+    lines = []
+    for c in checks:
+        lines.append(f"{'ok  ' if c.ok else 'FAIL'}  {c.name:18s} {c.detail}")
+        if not c.ok and c.hint:
+            lines.append(f"      {'':18s} -> {c.hint}")
+    bad = sum(not c.ok for c in checks)
+    lines.append(f"\n{len(checks) - bad} ok, {bad} failed")
+    return "\n".join(lines)

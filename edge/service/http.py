@@ -1,0 +1,169 @@
+"""`POST /ocr`: the PaddleOCR serving API (same request, same response), served by uvicorn + FastAPI.
+
+A request becomes a journal job like any other and runs on the one worker; the handler waits for its result.
+Failures answer `{logId, errorCode, errorMsg}` with errorCode equal to the HTTP status.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import threading
+import time
+import urllib.parse
+import urllib.request
+import uuid
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from ..config import Settings
+from ..errors import EngineError
+from . import protocol
+from .journal import Journal
+
+log = logging.getLogger(__name__)
+SERVING_KEYS = ("logId", "errorCode", "errorMsg", "result")
+
+
+class Waiter:
+    """Hands finished jobs from the worker thread to the HTTP handlers waiting for them."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._events: dict[str, threading.Event] = {}
+        self._results: dict[str, dict] = {}
+
+    def expect(self, job_id: str) -> threading.Event:
+        with self._lock:
+            ev = self._events.setdefault(job_id, threading.Event())
+            if job_id in self._results:
+                ev.set()
+            return ev
+
+    def finish(self, job_id: str, envelope: dict) -> None:
+        with self._lock:
+            ev = self._events.get(job_id)
+            if ev is None:
+                return  # not an HTTP job, or nobody waits any more
+            self._results[job_id] = envelope
+            ev.set()
+
+    def take(self, job_id: str) -> dict | None:
+        with self._lock:
+            self._events.pop(job_id, None)
+            return self._results.pop(job_id, None)
+
+
+def _fail(log_id: str, code: int, message: str) -> JSONResponse:
+    return JSONResponse(protocol.failure(log_id, code, message), status_code=code)
+
+
+def _today() -> str:
+    return dt.datetime.now(dt.timezone.utc).date().isoformat()
+
+
+def _fetch(url: str, allowed: list[str], limit: int) -> bytes:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise protocol.RequestError(protocol.UNPROCESSABLE, "file: only http and https URLs are accepted")
+    if host not in allowed:
+        raise protocol.RequestError(403, f"file: host {host!r} is not in http.url_allow_hosts")
+    try:
+        with urllib.request.urlopen(url, timeout=20) as r:
+            data = r.read(limit + 1)
+    except OSError as e:
+        raise protocol.RequestError(protocol.UNPROCESSABLE, f"file: cannot fetch {url}: {e}") from None
+    if len(data) > limit:
+        raise protocol.RequestError(protocol.TOO_LARGE, f"file: {url} is larger than {limit} bytes")
+    return data
+
+
+def create_app(settings: Settings, journal: Journal, waiter: Waiter) -> FastAPI:
+    cfg = settings.http
+    limit = settings.limits.max_payload_bytes
+    app = FastAPI(title="edge-ocr", version="1", docs_url=None, redoc_url=None,
+                  description="PaddleOCR serving API (OCR pipeline) on an edge device.")
+    schema = protocol.OCRRequest.model_json_schema()
+
+    @app.post("/ocr", openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}},
+              responses={200: {"description": "`{logId, errorCode: 0, errorMsg: 'Success', result: {ocrResults, dataInfo}}`"},
+                         400: {"description": "body is not JSON"}, 403: {"description": "token missing or wrong"},
+                         413: {"description": "body or input over a limit"}, 422: {"description": "invalid field or input"},
+                         429: {"description": "daily page quota used up"}, 504: {"description": "job not finished in time"}})
+    async def ocr(request: Request) -> JSONResponse:
+        log_id = protocol.new_log_id()
+        if cfg.token and request.headers.get("authorization", "") != f"token {cfg.token.get_secret_value()}":
+            return _fail(log_id, 403, "missing or wrong token (send 'Authorization: token <token>')")
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            return _fail(log_id, protocol.TOO_LARGE, f"request body of {declared} bytes is over the limit of {limit}")
+        body = bytearray()
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > limit:
+                return _fail(log_id, protocol.TOO_LARGE, f"request body is over the limit of {limit} bytes")
+        try:
+            data = json.loads(body)
+        except ValueError as e:
+            return _fail(log_id, protocol.BAD_REQUEST, f"the body is not JSON ({e})")
+        try:
+            req = protocol.parse_request(data)
+            log_id = req.logId or log_id
+            options = req.options()
+            if cfg.daily_page_quota is not None and journal.quota_used(_today()) >= cfg.daily_page_quota:
+                return _fail(log_id, 429, f"the daily quota of {cfg.daily_page_quota} pages is used up; try tomorrow (UTC)")
+            if req.file.startswith(("http://", "https://")):
+                if not cfg.allow_urls:
+                    raise protocol.RequestError(protocol.UNPROCESSABLE, "file: URLs are not accepted on this device "
+                                                                        "(http.allow_urls is off); send base64")
+                payload = await asyncio.to_thread(_fetch, req.file, cfg.url_allow_hosts, limit)
+                kind = protocol.file_kind(payload, req.fileType)
+            else:
+                payload, kind = protocol.decode_file(req)
+        except protocol.RequestError as e:
+            return _fail(log_id, e.code, e.message)
+        visualize = cfg.visualize if req.visualize is None else req.visualize
+        spec = {"kind": kind, "options": options, "visualize": visualize, "log_id": log_id,
+                "page_limit": cfg.max_pages if kind == "pdf" else None,
+                "source": {"type": "http", "client": request.client.host if request.client else None}}
+        job_id, _ = journal.add(f"http:{uuid.uuid4().hex}", "http", spec, payload=payload)
+        event = waiter.expect(job_id)
+        finished = await asyncio.to_thread(event.wait, cfg.request_timeout_seconds)
+        envelope = waiter.take(job_id)
+        if not finished or envelope is None:
+            return _fail(log_id, 504, f"the job did not finish within {cfg.request_timeout_seconds:.0f} s; it stays queued")
+        if envelope["errorCode"] == 0 and cfg.daily_page_quota is not None:
+            journal.quota_add(_today(), len(envelope["result"]["ocrResults"]))
+        response = {k: envelope[k] for k in SERVING_KEYS if k in envelope}
+        return JSONResponse(response, status_code=200 if envelope["errorCode"] == 0 else envelope["errorCode"])
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok", "queue": journal.counts()}
+
+    return app
+
+
+class HttpServer:
+    def __init__(self, settings: Settings, journal: Journal, waiter: Waiter):
+        app = create_app(settings, journal, waiter)
+        self.server = uvicorn.Server(uvicorn.Config(app, host=settings.http.host, port=settings.http.port,
+                                                    log_level="warning", lifespan="off", access_log=False))
+        self.thread = threading.Thread(target=self.server.run, name="http", daemon=True)
+
+    def start(self, timeout: float = 30) -> None:
+        """Returns once the socket listens, so READY=1 means requests are accepted."""
+        self.thread.start()
+        end = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > end:
+                raise EngineError(f"HTTP server could not listen on {self.server.config.host}:{self.server.config.port}",
+                                  hint="another process may use the port; change http.port")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

@@ -1,0 +1,156 @@
+"""POST /ocr through a real server process (`edge-ocr run` with HTTP on) and a plain `requests` client."""
+import base64
+import http.server
+import io
+import threading
+
+import pypdfium2 as pdfium
+import pytest
+import requests
+
+from realparts import Daemon, free_port, scan_image
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _pdf(pages: int) -> bytes:
+    doc = pdfium.PdfDocument.new()
+    for i in range(pages):
+        page = doc.new_page(300, 120)
+        page.close()
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = free_port()
+    d = Daemon(tmp_path_factory.mktemp("http"), folder={"enabled": False},
+               http={"enabled": True, "port": port, "max_pages": 2}, limits={"max_payload_bytes": 2_000_000}).start()
+    yield f"http://127.0.0.1:{port}", d
+    assert d.terminate() == 0
+
+
+def test_serving_request_for_an_image(server, reference):
+    url, _ = server
+    payload = {"file": _b64((reference / "images" / "rapid_en.jpg").read_bytes()), "fileType": 1}
+    r = requests.post(f"{url}/ocr", json=payload, timeout=120)
+    assert r.status_code == 200
+    body = r.json()
+    assert set(body) == {"logId", "errorCode", "errorMsg", "result"}
+    assert body["errorCode"] == 0 and body["errorMsg"] == "Success"
+    res = body["result"]
+    assert set(res) == {"ocrResults", "dataInfo"}
+    assert res["dataInfo"] == {"type": "image", "width": 709, "height": 132}
+    page = res["ocrResults"][0]
+    assert set(page) == {"prunedResult", "ocrImage", "docPreprocessingImage", "inputImage"}
+    assert page["ocrImage"] is None  # visualize defaults to off
+    assert "input_path" not in page["prunedResult"] and page["prunedResult"]["rec_texts"]
+
+
+def test_serving_request_infers_file_type_and_visualizes(server, reference):
+    url, _ = server
+    payload = {"file": _b64((reference / "images" / "ppocr_11.jpg").read_bytes()), "visualize": True,
+               "useTextlineOrientation": True, "textDetBoxThresh": 0.5}
+    body = requests.post(f"{url}/ocr", json=payload, timeout=120).json()
+    page = body["result"]["ocrResults"][0]
+    assert base64.b64decode(page["ocrImage"])[:3] == b"\xff\xd8\xff"
+    assert base64.b64decode(page["inputImage"])[:3] == b"\xff\xd8\xff"
+    assert page["prunedResult"]["text_det_params"]["box_thresh"] == 0.5
+    assert page["prunedResult"]["model_settings"]["use_textline_orientation"] is True
+
+
+def test_pdf_reads_the_first_max_pages(server, reference):
+    url, _ = server
+    body = requests.post(f"{url}/ocr", json={"file": _b64(_pdf(5)), "fileType": 0}, timeout=120).json()
+    assert body["errorCode"] == 0
+    assert body["result"]["dataInfo"]["type"] == "pdf" and body["result"]["dataInfo"]["numPages"] == 2
+    real = requests.post(f"{url}/ocr", json={"file": _b64((reference / "images" / "ocrmypdf_c02-22.pdf").read_bytes())},
+                         timeout=120).json()
+    assert real["errorCode"] == 0 and real["result"]["ocrResults"][0]["prunedResult"]["rec_texts"]
+
+
+@pytest.mark.parametrize("payload,code,words", [
+    ({"file": 12, "fileType": 1}, 422, "file"),
+    ({"file": "AAAA", "fileType": 7}, 422, "fileType"),
+    ({"file": "%%% not base64 %%%", "fileType": 1}, 422, "base64"),
+    ({"file": "", "fileType": 1}, 422, "empty"),
+    ({"file": _b64(b"plain text, not a scan")}, 422, "neither an image nor a PDF"),
+    ({"file": _b64(b"\xff\xd8\xff\xe0 truncated jpeg")}, 422, "file"),
+    ({"file": _b64(scan_image("X")), "fileType": 0}, 422, "fileType 0 says pdf"),
+    ({"file": _b64(scan_image("X")), "useDocUnwarping": True}, 422, "unwarping"),
+    ({"file": _b64(scan_image("X")), "textDetThresh": "0.3"}, 422, "textDetThresh"),
+    ({"file": _b64(scan_image("X")), "textDetLimitType": "median"}, 422, "textDetLimitType"),
+    ({"file": _b64(scan_image("X")), "useTextlineOrientation": "yes"}, 422, "useTextlineOrientation"),
+    ({"file": _b64(scan_image("X")), "visualize": 1}, 422, "visualize"),
+    ({"file": _b64(scan_image("X")), "colour": "red"}, 422, "colour: unknown field"),
+    ({"file": "https://example.com/scan.jpg"}, 422, "URLs are not accepted"),
+    (["not", "an", "object"], 400, "JSON object"),
+])
+def test_every_bad_field_is_answered_and_the_server_keeps_serving(server, payload, code, words):
+    url, _ = server
+    r = requests.post(f"{url}/ocr", json=payload, timeout=60)
+    assert r.status_code == code, r.text
+    body = r.json()
+    assert set(body) == {"logId", "errorCode", "errorMsg"} and body["errorCode"] == code
+    assert words in body["errorMsg"]
+    ok = requests.post(f"{url}/ocr", json={"file": _b64(scan_image("OK 1")), "fileType": 1}, timeout=60)
+    assert ok.status_code == 200
+
+
+def test_not_json_and_huge_body(server):
+    url, _ = server
+    r = requests.post(f"{url}/ocr", data=b"{nope", headers={"Content-Type": "application/json"}, timeout=30)
+    assert r.status_code == 400 and r.json()["errorCode"] == 400
+    r = requests.post(f"{url}/ocr", data=b"x" * 2_500_000, headers={"Content-Type": "application/json"}, timeout=30)
+    assert r.status_code == 413 and r.json()["errorCode"] == 413
+    assert requests.post(f"{url}/ocr", json={"file": _b64(scan_image("STILL"))}, timeout=60).status_code == 200
+
+
+def test_openapi_document(server):
+    url, _ = server
+    doc = requests.get(f"{url}/openapi.json", timeout=10).json()
+    body = doc["paths"]["/ocr"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"file", "fileType", "useTextlineOrientation", "textDetThresh", "visualize"} <= set(body["properties"])
+
+
+def test_token_auth_quota_and_urls(tmp_path, reference):
+    image = (reference / "images" / "rapid_en.jpg").read_bytes()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(image)
+
+        def log_message(self, *a):
+            pass
+
+    files = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    port = free_port()
+    d = Daemon(tmp_path / "box", folder={"enabled": False},
+               http={"enabled": True, "port": port, "token": "s3cret", "daily_page_quota": 2, "allow_urls": True,
+                     "url_allow_hosts": ["127.0.0.1"]}).start()
+    url = f"http://127.0.0.1:{port}/ocr"
+    try:
+        payload = {"file": _b64(scan_image("AUTH 1"))}
+        assert requests.post(url, json=payload, timeout=30).status_code == 403
+        wrong = requests.post(url, json=payload, headers={"Authorization": "token nope"}, timeout=30)
+        assert wrong.status_code == 403 and wrong.json()["errorCode"] == 403
+        auth = {"Authorization": "token s3cret"}
+        by_url = requests.post(url, json={"file": f"http://127.0.0.1:{files.server_port}/scan.jpg"}, headers=auth, timeout=60)
+        assert by_url.status_code == 200 and by_url.json()["result"]["dataInfo"]["width"] == 709
+        other = requests.post(url, json={"file": "http://10.0.0.1/x.jpg"}, headers=auth, timeout=30)
+        assert other.status_code == 403 and "url_allow_hosts" in other.json()["errorMsg"]
+        assert requests.post(url, json=payload, headers=auth, timeout=60).status_code == 200
+        over = requests.post(url, json=payload, headers=auth, timeout=30)
+        assert over.status_code == 429 and over.json()["errorCode"] == 429
+    finally:
+        assert d.terminate() == 0
+        files.shutdown()
