@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .errors import ConfigError
-from .models import _describe, tomllib
+from .tomlfile import describe, read_toml
 
 ENV_PREFIX = "EDGE_OCR_"
 # EDGE_OCR_* variables that belong to other commands (build cache, tests), not to the daemon's settings.
@@ -168,18 +168,11 @@ def _check_env(environ) -> None:
 
 def load_settings(path: Path | str | None = None) -> Settings:
     path = path or os.environ.get("EDGE_OCR_CONFIG")
-    data: dict = {}
-    if path:
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as e:
-            raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+    data = read_toml(path, "config file") if path else {}
     _check_env(os.environ)
     try:
         return Settings(**data)
     except ValidationError as e:
         where = f"config file {path}" if path else "configuration"
-        raise ConfigError(f"{where} is invalid:\n{_describe(e)}",
+        raise ConfigError(f"{where} is invalid:\n{describe(e)}",
                           hint="fix or remove the named keys; `edge-ocr config check` shows every key") from None

@@ -10,11 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError, ModelError
-
-try:  # Python 3.10 has no tomllib
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - depends on the interpreter
-    import tomli as tomllib
+from .tomlfile import describe, read_toml
 
 REPO_MODELS_DIR = Path(__file__).resolve().parent.parent / "models_mobile"
 Target = Literal["x86", "arm"]
@@ -98,29 +94,12 @@ class Manifest(_Strict):
 
 def load_manifest(path: Path | None = None) -> Manifest:
     path = Path(path) if path else models_dir() / "manifest.toml"
+    data = read_toml(path, "model manifest", hint="run from a checkout of edge-ocr or set EDGE_OCR_MODELS_DIR")
     try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"cannot read model manifest {path}: {e.strerror}",
-                          hint="run from a checkout of edge-ocr or set EDGE_OCR_MODELS_DIR") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"model manifest {path} is not valid TOML: {e}") from None
-    try:
-        return Manifest.model_validate({**data, "path": path, "digest": hashlib.sha256(raw).hexdigest()})
+        return Manifest.model_validate({**data, "path": path, "digest": sha256_file(path)})
     except ValidationError as e:
-        raise ConfigError(f"model manifest {path} is invalid:\n{_describe(e)}",
+        raise ConfigError(f"model manifest {path} is invalid:\n{describe(e)}",
                           hint="fix or remove the named keys; every key is documented in the manifest") from None
-
-
-def _describe(e: ValidationError) -> str:
-    lines = []
-    for err in e.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        lines.append(f"  {loc}: {msg}")
-    return "\n".join(lines)
 
 
 def models_dir() -> Path:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .engine import EngineOptions
 from .errors import ConfigError, EngineError, ModelError
-from .models import _describe, tomllib
+from .tomlfile import describe, read_toml
 
 log = logging.getLogger(__name__)
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "firmware_profiles"
@@ -130,16 +130,11 @@ def profiles_dir() -> Path:
 
 
 def load_profile_file(path: Path) -> DeviceProfile:
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(f"cannot read profile {path}: {e.strerror}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"profile {path} is not valid TOML: {e}") from None
+    data = read_toml(path, "profile")
     try:
         return DeviceProfile.model_validate({**data, "path": path})
     except ValidationError as e:
-        raise ConfigError(f"profile {path} is invalid:\n{_describe(e)}",
+        raise ConfigError(f"profile {path} is invalid:\n{describe(e)}",
                           hint="fix or remove the named keys (see firmware_profiles/README.md)") from None
 
 

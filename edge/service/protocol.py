@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import InputError, InputTooLargeError
 from ..io.images import sniff
+from ..tomlfile import problems
 
 # errorCode values follow HTTP status codes, as the serving API's do
 BAD_REQUEST, EXPIRED, TOO_LARGE, UNPROCESSABLE, INTERNAL, UNAVAILABLE = 400, 408, 413, 422, 500, 503
@@ -66,22 +67,13 @@ class MqttRequest(OCRRequest):
     replyTopic: str | None = Field(None, min_length=1, max_length=512)
 
 
-def describe_validation(e: ValidationError) -> str:
-    parts = []
-    for err in e.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "request"
-        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
-        parts.append(f"{loc}: {msg}")
-    return "; ".join(parts)
-
-
 def parse_request(data: Any, model: type[OCRRequest] = OCRRequest) -> OCRRequest:
     if not isinstance(data, dict):
         raise RequestError(BAD_REQUEST, "the request must be a JSON object")
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise RequestError(UNPROCESSABLE, describe_validation(e)) from None
+        raise RequestError(UNPROCESSABLE, "; ".join(problems(e, unknown="unknown field"))) from None
 
 
 def decode_file(req: OCRRequest) -> tuple[bytes, str]:
