@@ -120,10 +120,15 @@ def _profiles(a) -> int:
     if a.action == "show":
         print(_json.dumps(prof.model_dump(mode="json"), indent=2))
         return 0
-    problems = prof.runnable_problems() + _model_problems(prof)
+    from .doctor import model_checks
+
+    problems = prof.runnable_problems() + [f"{c.detail} ({c.hint})" if c.hint else c.detail
+                                           for c in model_checks(None, prof) if not c.ok]
     for dev in prof.nnadapter.device_nodes:
         if not Path(dev).exists():
             problems.append(f"NPU device node {dev} is missing (is the NPU driver loaded?)")
+    for w in prof.warnings():
+        print(f"warning: {w}", file=sys.stderr)
     if problems:
         print(f"profile {prof.name}: NOT usable here")
         for p in problems:
@@ -131,29 +136,6 @@ def _profiles(a) -> int:
         return 1
     print(f"profile {prof.name}: ok ({prof.engine.key}, target {prof.engine.target})")
     return 0
-
-
-def _model_problems(prof) -> list[str]:
-    """The model files this profile loads, checked against the build's lock."""
-    from .models import BuiltModels, build_dir
-
-    kind = "onnx" if prof.engine.key == "onnxruntime" else f"{prof.engine.target}.nb"
-    needed = ["det", "rec"]
-    if prof.use_textline_orientation:
-        needed.append(prof.models.textline)
-    if prof.use_doc_orientation_classify:
-        needed.append(prof.models.doc_orientation)
-    try:
-        models = BuiltModels(build_dir())
-    except EdgeError as e:
-        return [e.message]
-    problems = []
-    for key in needed:
-        try:
-            models.path(key, kind)
-        except EdgeError as e:
-            problems.append(e.message + (f" ({e.hint})" if e.hint else ""))
-    return problems
 
 
 def _bench(a) -> int:

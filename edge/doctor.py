@@ -65,7 +65,9 @@ def run_checks(settings: Settings | None = None, config: Path | None = None) -> 
 
         checks.append(Check("numpy", numpy.__version__.split(".")[0] == "1", numpy.__version__,
                             "Paddle Lite 2.13 needs numpy<2: pip install 'numpy<2'"))
-    checks.extend(_model_checks(settings, prof))
+    checks.extend(model_checks(settings, prof))
+    for w in prof.warnings():
+        checks.append(Check("profile option", True, f"warning: {w}"))
     for dev in prof.nnadapter.device_nodes:
         ok = os.path.exists(dev) and os.access(dev, os.R_OK | os.W_OK)
         checks.append(Check(f"device {dev}", ok, "present and accessible" if ok else "missing or not accessible",
@@ -95,24 +97,21 @@ def run_checks(settings: Settings | None = None, config: Path | None = None) -> 
     return checks
 
 
-def _model_checks(settings: Settings, prof) -> list[Check]:
+def model_checks(settings: Settings | None, prof) -> list[Check]:
+    """Every model file the profile (and the config's orientation switches) will load, against lock.json."""
     from .models import BuiltModels, build_dir
 
-    kind = "onnx" if prof.engine.key == "onnxruntime" else f"{prof.engine.target}.nb"
-    root = Path(settings.models_dir) if settings.models_dir else None
+    root = Path(settings.models_dir) if settings and settings.models_dir else None
     try:
         models = BuiltModels(build_dir(root))
     except EdgeError as e:
         return [Check("models", False, e.message, e.hint or "")]
-    keys = ["det", "rec"]
-    if prof.use_textline_orientation or settings.ocr.use_textline_orientation:
-        keys.append(prof.models.textline)
-    if prof.use_doc_orientation_classify or settings.ocr.use_doc_orientation_classify:
-        keys.append(prof.models.doc_orientation)
+    ocr = settings.ocr if settings else None
+    keys = prof.model_keys(textline=ocr and ocr.use_textline_orientation, doc=ocr and ocr.use_doc_orientation_classify)
     out = []
     for key in keys:
         try:
-            p = models.path(key, kind)  # sha256 checked against lock.json
+            p = models.path(key, prof.model_kind())  # sha256 checked against lock.json
             out.append(Check(f"model {key}", True, f"{p} (sha256 matches the lock)"))
         except EdgeError as e:
             out.append(Check(f"model {key}", False, e.message, e.hint or ""))

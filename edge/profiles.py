@@ -97,6 +97,27 @@ class DeviceProfile(_Strict):
             return self
         return self.model_copy(update={"engine": self.engine.model_copy(update={"key": key})})
 
+    def model_kind(self) -> str:
+        """Which built file of each model this profile's engine loads."""
+        return "onnx" if self.engine.key == "onnxruntime" else f"{self.engine.target}.nb"
+
+    def model_keys(self, textline: bool | None = None, doc: bool | None = None) -> list[str]:
+        """The models a page needs; orientation models when switched on here or by the caller."""
+        keys = ["det", "rec"]
+        if self.use_textline_orientation or textline:
+            keys.append(self.models.textline)
+        if self.use_doc_orientation_classify or doc:
+            keys.append(self.models.doc_orientation)
+        return keys
+
+    def warnings(self) -> list[str]:
+        """Settings this host's engine build will ignore: said out loud, not dropped in silence."""
+        if self.engine.key != "paddlelite" or importlib.util.find_spec("paddlelite") is None:
+            return []
+        from .engine.paddlelite import ignored_options
+
+        return ignored_options(self.engine_options())
+
     def runnable_problems(self, machine: str | None = None) -> list[str]:
         """Why this profile cannot run on this host (empty when it can)."""
         machine = machine or platform.machine()

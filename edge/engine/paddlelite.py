@@ -176,6 +176,14 @@ def arm_graph_on_x86(pb_dir: Path, name: str, max_cached: int = 8) -> PaddleLite
     return PaddleLitePredictor(make_config, name, pb_dir, max_cached)
 
 
+def ignored_options(options: EngineOptions) -> list[str]:
+    """Options this Paddle Lite build cannot honour (the x86 wheel has no set_threads/set_power_mode)."""
+    probe = lite.MobileConfig()
+    return [f"this Paddle Lite build has no {setter}(): {opt}={getattr(options, opt)} is ignored"
+            for opt, setter in (("threads", "set_threads"), ("power_mode", "set_power_mode"))
+            if getattr(options, opt) and not hasattr(probe, setter)]
+
+
 class PaddleLiteEngine:
     key = "paddlelite"
 
@@ -183,11 +191,8 @@ class PaddleLiteEngine:
         if options.power_mode and options.power_mode not in POWER_MODES:
             raise ConfigError(f"unknown Paddle Lite power_mode {options.power_mode!r}",
                               hint=f"choose one of: {', '.join(POWER_MODES)}")
-        probe = lite.MobileConfig()
-        for opt, setter in (("threads", "set_threads"), ("power_mode", "set_power_mode")):
-            if getattr(options, opt) and not hasattr(probe, setter):
-                log.warning("this Paddle Lite build has no %s(): the profile's %s=%s is ignored "
-                            "(the x86 wheel runs on about one core)", setter, opt, getattr(options, opt))
+        for warning in ignored_options(options):
+            log.warning("%s (the x86 wheel runs on about one core)", warning)
         self.options = options
 
     def load(self, models: BuiltModels, model_key: str) -> PaddleLitePredictor:
