@@ -72,6 +72,7 @@ def bench_engines(inputs: list[str], engines: list[str], profile: str | None, re
         ratio["pages_per_second"] = _ratio(lite["pages_per_second"], ort["pages_per_second"])
         ratio["peak_rss_mb"] = _ratio(lite["peak_rss_mb"], ort["peak_rss_mb"])
         ratio["model_load_seconds"] = _ratio(lite["model_load_seconds"], ort["model_load_seconds"])
+        ratio["first_pass_seconds"] = _ratio(lite["first_pass_seconds"], ort["first_pass_seconds"])
         report["paddlelite_over_onnxruntime"] = ratio
     return report
 
@@ -82,20 +83,17 @@ def _ratio(a: float, b: float) -> float | None:
 
 def table(report: dict) -> str:
     runs = report["runs"] if "runs" in report else {report["engine"]: report}
+    ratio = report.get("paddlelite_over_onnxruntime")
     names = list(runs)
-    rows = [("", *names)]
+    rows = [("", *names, *(["lite/ort"] if ratio else []))]
+
+    def row(label, values, ratio_key=None):
+        rows.append((label, *values, *([str(ratio.get(ratio_key, ""))] if ratio else [])))
+
     for s in STAGES:
-        rows.append((f"{s} ms/page", *(f"{runs[n]['stage_mean_seconds'][s] * 1000:.1f}" for n in names)))
+        row(f"{s} ms/page", [f"{runs[n]['stage_mean_seconds'][s] * 1000:.1f}" for n in names], f"{s}_seconds")
     for key, label in (("pages_per_second", "pages/s"), ("model_load_seconds", "model load s"),
                        ("first_pass_seconds", "first pass s"), ("peak_rss_mb", "peak RSS MB")):
-        rows.append((label, *(str(runs[n][key]) for n in names)))
-    if "paddlelite_over_onnxruntime" in report:
-        r = report["paddlelite_over_onnxruntime"]
-        rows[0] = (*rows[0], "lite/ort")
-        for i, s in enumerate(STAGES, start=1):
-            rows[i] = (*rows[i], str(r[f"{s}_seconds"]))
-        extra = {"pages/s": "pages_per_second", "model load s": "model_load_seconds", "peak RSS MB": "peak_rss_mb"}
-        rows = [(*row, str(r[extra[row[0]]])) if row[0] in extra else (row if len(row) == len(rows[0]) else (*row, ""))
-                for row in rows]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows)
+        row(label, [str(runs[n][key]) for n in names], key)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
