@@ -16,12 +16,12 @@ fi
 try "$(command -v python3.10 2>/dev/null)"
 for p in /usr/bin/python3.10 /usr/local/bin/python3.10 /opt/python3.10/bin/python3.10; do try "$p"; done
 
-cat >&2 <<'MSG'
-edge-ocr: no CPython 3.10 found.
-  Paddle Lite 2.13rc0 (the engine for ARM graphs) ships wheels only for CPython 3.8 and 3.10, so edge-ocr runs on 3.10.
-  Install one of:
-    pyenv install 3.10.13                                # any OS with pyenv
-    apt-get install python3.10 python3.10-venv           # Debian/Ubuntu releases that package 3.10
-  or point EDGE_OCR_PYTHON at an existing interpreter:  EDGE_OCR_PYTHON=/path/to/python3.10 make setup
-MSG
+# printf is a shell builtin: the message gets out even where PATH has nothing in it
+printf '%s\n' >&2 \
+  "edge-ocr: no CPython 3.10 found." \
+  "  Paddle Lite 2.13rc0 (the engine for ARM graphs) ships wheels only for CPython 3.8 and 3.10, so edge-ocr runs on 3.10." \
+  "  Install one of:" \
+  "    pyenv install 3.10.13                                # any OS with pyenv" \
+  "    apt-get install python3.10 python3.10-venv           # Debian/Ubuntu releases that package 3.10" \
+  "  or point EDGE_OCR_PYTHON at an existing interpreter:  EDGE_OCR_PYTHON=/path/to/python3.10 make setup"
 exit 1

@@ -262,3 +262,12 @@ def test_shared_subscription_splits_requests_between_boxes(broker, tmp_path):
     for b in boxes:
         assert b.terminate() == 0
     sub.close()
+
+
+def test_polling_mode_for_network_shares(tmp_path):
+    """NFS/SMB mounts send no inotify events: with folder.polling the folder is polled instead."""
+    d = Daemon(tmp_path / "box", folder={"polling": True, "poll_seconds": 0.5, "rescan_seconds": 3600}).start()
+    drop(d.scan, "nfs/share_1.jpg", scan_image("POLLED 1"))
+    files = d.wait_results(1, 60)
+    assert files[0].relative_to(d.results).as_posix() == "nfs/share_1.json"
+    assert d.terminate() == 0

@@ -57,6 +57,8 @@ class FolderSource:
         observer.daemon = True
         observer.start()
         self._observer = observer
+        log.info("watching %s (%s)", self.root,
+                 f"polling every {self.cfg.poll_seconds:g} s" if self.cfg.polling else "inotify events")
         self.rescan()
 
     def stop(self) -> None:
