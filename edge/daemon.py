@@ -105,10 +105,13 @@ class Daemon:
         next_rescan = time.monotonic() + self.s.folder.rescan_seconds
         while not self.stop_event.is_set():
             if self.folder:
-                self.folder.poll()
-                if time.monotonic() >= next_rescan:
-                    self.folder.rescan()
-                    next_rescan = time.monotonic() + self.s.folder.rescan_seconds
+                try:
+                    self.folder.poll()
+                    if time.monotonic() >= next_rescan:
+                        self.folder.rescan()
+                        next_rescan = time.monotonic() + self.s.folder.rescan_seconds
+                except Exception:  # a file system surprise must not stop the service; the next pass retries
+                    log.exception("scan folder pass failed; continuing")
             self.notify_watchdog()
             self.stop_event.wait(0.25)
         return self.shutdown(threads)

@@ -171,7 +171,9 @@ class FolderSource:
         job_id, new = self.journal.add(key, "folder", spec)
         if not new:
             job = self.journal.get(job_id)
-            if job and job["state"] in ("done", "failed"):
+            # Only once the worker has moved that job's original is a file here a new copy of it; before that it is
+            # the original itself, and moving it is the worker's business.
+            if job and job["settled"]:
                 log.info("%s was processed before (job %s, same content): not run again, moved out", rel, job_id)
                 move_original(spec, job_id, job["state"], self.cfg.done_dir, self.cfg.failed_dir, self.cfg.delete_done)
             return False

@@ -166,12 +166,12 @@ class Journal:
 
     def get(self, job_id: str) -> dict | None:
         with self._lock:
-            row = self._db.execute("SELECT id, key, source, state, attempts, spec, result FROM jobs WHERE id = ?",
+            row = self._db.execute("SELECT id, key, source, state, attempts, spec, result, settled FROM jobs WHERE id = ?",
                                    (job_id,)).fetchone()
         if not row:
             return None
         return {"id": row[0], "key": row[1], "source": row[2], "state": row[3], "attempts": row[4],
-                "spec": json.loads(row[5]), "result": json.loads(row[6]) if row[6] else None}
+                "spec": json.loads(row[5]), "result": json.loads(row[6]) if row[6] else None, "settled": bool(row[7])}
 
     def state_of_key(self, key: str) -> str | None:
         with self._lock:

@@ -194,14 +194,17 @@ def move_original(spec: dict, job_id: str, state: str, done_dir: Path, failed_di
     """Moves a folder job's original to done/ or failed/ (subfolders kept). A file dropped again under the same name
     while the job ran has other content: it is a job of its own and stays."""
     src = Path(spec["path"])
-    if not src.exists() or sha256_file(src) != spec.get("sha256"):
-        return
-    if state == "done" and delete_done:
-        src.unlink()
-        return
-    target = free_name((done_dir if state == "done" else failed_dir) / spec["relpath"], job_id)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(src), str(target))
+    try:
+        if sha256_file(src) != spec.get("sha256"):
+            return
+        if state == "done" and delete_done:
+            src.unlink()
+            return
+        target = free_name((done_dir if state == "done" else failed_dir) / spec["relpath"], job_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(src), str(target))
+    except FileNotFoundError:
+        return  # already gone: moved by an earlier attempt, or removed by someone else
 
 
 def _job_of(result_file: Path) -> str | None:

@@ -1,0 +1,67 @@
+"""The scan-folder source against a real journal and real files, without the daemon around it."""
+import time
+
+from edge.config import FolderConfig
+from edge.service.folder import FolderSource
+from edge.service.journal import Journal
+from realparts import drop, scan_image
+
+
+def _source(tmp_path, **cfg):
+    journal = Journal(tmp_path / "state" / "journal.sqlite3")
+    folder = FolderConfig(path=tmp_path / "scan", done_dir=tmp_path / "done", failed_dir=tmp_path / "failed",
+                          settle_seconds=0.0, decode_retries=0, **cfg)
+    (tmp_path / "scan").mkdir()
+    src = FolderSource(folder, journal, queue_size=100, max_pixels=10**8, excluded=[tmp_path / "done"])
+    return src, journal
+
+
+def _admit_all(src):
+    src.rescan()
+    src.poll()  # first sight: size and mtime recorded
+    time.sleep(0.05)
+    return src.poll()
+
+
+def test_a_file_is_never_moved_while_its_job_is_unsettled(tmp_path):
+    """Seen again while the worker finishes it (done, original not yet moved), the file must stay for the worker;
+    once the job is settled, an identical copy dropped again is moved out without running again."""
+    src, journal = _source(tmp_path)
+    path = drop(tmp_path / "scan", "page.jpg", scan_image("PAGE 1"))
+    assert _admit_all(src) == 1
+    job = journal.claim(timeout=0)
+    journal.finish(job.id, "done", {"errorCode": 0}, [])
+    assert _admit_all(src) == 0
+    assert path.exists() and not (tmp_path / "done").exists()  # the worker's to move, not the scanner's
+    journal.mark_settled(job.id)
+    assert _admit_all(src) == 0
+    assert not path.exists() and (tmp_path / "done" / "page.jpg").exists()
+    assert journal.counts()["queued"] == 0
+
+
+def test_same_name_new_content_is_a_new_job(tmp_path):
+    src, journal = _source(tmp_path)
+    drop(tmp_path / "scan", "scan.jpg", scan_image("FIRST"))
+    assert _admit_all(src) == 1
+    drop(tmp_path / "scan", "scan.jpg", scan_image("SECOND"))
+    assert _admit_all(src) == 1
+    assert journal.counts()["queued"] == 2
+
+
+def test_queue_size_holds_files_back_without_losing_them(tmp_path):
+    src, journal = _source(tmp_path)
+    src.queue_size = 2
+    for i in range(5):
+        drop(tmp_path / "scan", f"q{i}.jpg", scan_image(f"Q {i}"))
+    _admit_all(src)
+    assert journal.counts()["queued"] == 2
+    assert len(list((tmp_path / "scan").glob("*.jpg"))) == 5
+
+
+def test_ignore_patterns_and_excluded_folders(tmp_path):
+    src, journal = _source(tmp_path, ignore=["*.xml", "archive/*"])
+    for name in ("meta.xml", "archive/old.jpg", "._page.jpg", "@eaDir/thumb.jpg", "page.jpg.part", "ok.jpg"):
+        drop(tmp_path / "scan", name, scan_image("X"))
+    assert _admit_all(src) == 1
+    job = journal.claim(timeout=0)
+    assert job.spec["relpath"] == "ok.jpg"
