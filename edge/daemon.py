@@ -49,7 +49,7 @@ class Daemon:
             waiter = Waiter()
         self.worker = Worker(WorkerContext(
             journal=self.journal, ocr=self.ocr, device_id=settings.device_id, result_topic=result_topic,
-            results_dir=Path(settings.results.dir), folder_root=Path(f.path), done_dir=Path(f.done_dir),
+            results_dir=Path(settings.results.dir), done_dir=Path(f.done_dir),
             failed_dir=Path(f.failed_dir), delete_done=f.delete_done, save_images=settings.results.save_images,
             qos=settings.mqtt.qos, on_finished=waiter.finish if waiter else None))
         if waiter:

@@ -65,3 +65,33 @@ def test_ignore_patterns_and_excluded_folders(tmp_path):
     assert _admit_all(src) == 1
     job = journal.claim(timeout=0)
     assert job.spec["relpath"] == "ok.jpg"
+
+
+def test_worker_survives_a_result_it_cannot_store(tmp_path, built):
+    """Results folder not writable: the job is recorded as failed and the worker takes the next job."""
+    import threading
+
+    from edge import EdgeOCR
+    from edge.service.worker import Worker, WorkerContext
+
+    journal = Journal(tmp_path / "journal.sqlite3")
+    blocked = tmp_path / "results"
+    blocked.write_text("a file where the results folder should be")
+    scan = tmp_path / "scan"
+    drop(scan, "a.jpg", scan_image("A"))
+    journal.add("folder:a.jpg", "folder", {"path": str(scan / "a.jpg"), "relpath": "a.jpg", "sha256": "x"})
+    journal.add("mqtt:ok", "mqtt", {"kind": "image", "options": {}}, payload=scan_image("NEXT"))
+    ctx = WorkerContext(journal=journal, ocr=EdgeOCR(profile="x86-onnxruntime"), device_id="t", result_topic=None,
+                        results_dir=blocked, done_dir=tmp_path / "done", failed_dir=tmp_path / "failed")
+    worker = Worker(ctx)
+    stop = threading.Event()
+    t = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    t.start()
+    deadline = time.time() + 60
+    while time.time() < deadline and journal.counts()["queued"] + journal.counts()["running"]:
+        time.sleep(0.1)
+    stop.set()
+    t.join(10)
+    counts = journal.counts()
+    assert counts["failed"] == 1 and counts["done"] == 1
+    assert worker.stats.failed == 1 and worker.stats.done == 1

@@ -67,7 +67,6 @@ class WorkerContext:
     device_id: str
     result_topic: str | None  # None without a broker
     results_dir: Path
-    folder_root: Path
     done_dir: Path
     failed_dir: Path
     delete_done: bool = False
@@ -99,8 +98,22 @@ class Worker:
             self.current, self.job_started = job.id, time.monotonic()
             try:
                 self.process(job)
+            except Exception as e:  # storing the result failed (disk full, permissions): record it, keep serving
+                log.exception("job %s: could not store its result", job.id)
+                self._give_up(job, e)
             finally:
                 self.current = None
+
+    def _give_up(self, job: Job, e: Exception) -> None:
+        envelope = protocol.failure(job.spec.get("log_id") or protocol.new_log_id(), protocol.INTERNAL,
+                                    f"could not store the result: {type(e).__name__}: {e}")
+        try:
+            self.ctx.journal.finish(job.id, "failed", envelope, [])
+            self.stats.failed += 1
+        except Exception:
+            log.exception("job %s: the journal refused too; it is retried after a restart", job.id)
+        if self.ctx.on_finished:
+            self.ctx.on_finished(job.id, envelope)
 
     # -- one job ----------------------------------------------------------------------------------------------
     def process(self, job: Job) -> None:
