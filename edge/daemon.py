@@ -58,7 +58,7 @@ class Daemon:
         if settings.mqtt.enabled:
             from .service.mqtt import MqttService
 
-            self.mqtt = MqttService(settings, self.journal, self.worker.stats, max_pdf_pages=settings.limits.max_pdf_pages)
+            self.mqtt = MqttService(settings, self.journal, self.worker.stats)
         self.folder = None
         if f.enabled:
             self.folder = FolderSource(f, self.journal, queue_size=settings.limits.queue_size,

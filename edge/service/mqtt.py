@@ -27,12 +27,11 @@ ID_NEAR_START = re.compile(rb'"id"\s*:\s*"([^"\\]{1,200})"')
 
 
 class MqttService:
-    def __init__(self, settings: Settings, journal: Journal, stats: Stats, *, max_pdf_pages: int):
+    def __init__(self, settings: Settings, journal: Journal, stats: Stats):
         self.s = settings
         self.cfg = settings.mqtt
         self.journal = journal
         self.stats = stats
-        self.max_pdf_pages = max_pdf_pages
         self.prefix = settings.topic_prefix
         self.v5 = self.cfg.protocol == "5"
         self.connected = threading.Event()
@@ -62,6 +61,7 @@ class MqttService:
             c.tls_set(ca_certs=str(t.ca_certs) if t.ca_certs else None, certfile=str(t.certfile) if t.certfile else None,
                       keyfile=str(t.keyfile) if t.keyfile else None, cert_reqs=ssl.CERT_REQUIRED)
             c.tls_insecure_set(t.insecure)
+        c.enable_logger(logging.getLogger("edge.service.mqtt.paho"))  # paho reports callback exceptions here
         c.will_set(f"{self.prefix}/available", "offline", qos=1, retain=True)
         c.reconnect_delay_set(1, int(self.cfg.reconnect_max_seconds))
         c.max_inflight_messages_set(20)
@@ -121,11 +121,11 @@ class MqttService:
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
         try:
             self._record(msg)
-        except Exception:  # never leave a request un-acked because of a bug: it would block the session
-            log.exception("could not record request on %s", msg.topic)
-        finally:
-            if msg.qos > 0:
-                client.ack(msg.mid, msg.qos)  # PUBACK only after the job is in the journal
+        except Exception:  # the journal could not take it (disk full?): no PUBACK, the broker delivers it again
+            log.exception("could not record the request on %s; it stays with the broker", msg.topic)
+            return
+        if msg.qos > 0:
+            client.ack(msg.mid, msg.qos)  # PUBACK only once the job is in the journal
 
     def _record(self, msg: mqtt.MQTTMessage) -> None:
         now = time.time()
@@ -156,10 +156,12 @@ class MqttService:
             body, kind = protocol.decode_file(req)
             spec.update(options=req.options(), kind=kind, visualize=bool(req.visualize), log_id=req.logId or spec["log_id"],
                         page_limit=None)
-            if req.replyTopic and not reply:
-                spec["reply_topic"] = req.replyTopic
         except protocol.RequestError as e:
             spec["error"] = {"code": e.code, "message": e.message}
+            body = None
+        except Exception as e:  # a request that trips a bug is still answered, not dropped
+            log.exception("unexpected error reading a request")
+            spec["error"] = {"code": protocol.INTERNAL, "message": f"internal error reading the request: {e}"}
             body = None
         if spec["reply_topic"] and any(c in spec["reply_topic"] for c in "+#"):
             spec["reply_topic"] = None  # a wildcard cannot be published to
@@ -174,11 +176,14 @@ class MqttService:
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         with self._inflight_lock:
-            seq = self._inflight.pop(mid, None)
+            seq = self._inflight.get(mid)
             if seq is None:
                 self._early.add(mid)
-        if seq is not None:
-            self.journal.delivered(seq)
+                return
+        # delete the row first, then forget the mid: in between, the publisher still sees it as in flight
+        self.journal.delivered(seq)
+        with self._inflight_lock:
+            self._inflight.pop(mid, None)
 
     # -- outbox and stats ---------------------------------------------------------------------------------------
     def _publisher(self) -> None:
