@@ -30,15 +30,9 @@ class Daemon:
             Path(d).mkdir(parents=True, exist_ok=True)
         self.journal = Journal(Path(settings.state_dir) / "journal.sqlite3")
         self.notify(status="loading models")
-        o = settings.ocr
         self.ocr = EdgeOCR(profile=settings.profile, models_dir=settings.models_dir,
-                           use_doc_orientation_classify=o.use_doc_orientation_classify,
-                           use_textline_orientation=o.use_textline_orientation,
-                           text_det_limit_side_len=o.text_det_limit_side_len, text_det_limit_type=o.text_det_limit_type,
-                           text_det_max_side_limit=o.text_det_max_side_limit, text_det_thresh=o.text_det_thresh,
-                           text_det_box_thresh=o.text_det_box_thresh, text_det_unclip_ratio=o.text_det_unclip_ratio,
-                           text_rec_score_thresh=o.text_rec_score_thresh, max_pixels=settings.limits.max_pixels,
-                           max_pdf_pages=settings.limits.max_pdf_pages)
+                           max_pixels=settings.limits.max_pixels, max_pdf_pages=settings.limits.max_pdf_pages,
+                           **settings.ocr.model_dump())  # [ocr] keys are EdgeOCR's own parameter names
         f = settings.folder
         result_topic = f"{settings.topic_prefix}/result" if settings.mqtt.enabled else None
         self.http = None
