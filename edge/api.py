@@ -105,7 +105,6 @@ class EdgeOCR:
         self.max_pixels = max_pixels
         self.max_pdf_pages = max_pdf_pages
         root = Path(models_dir) if models_dir else None  # holds manifest.toml and build/, like models_mobile/
-        t0 = time.perf_counter()
         manifest = load_manifest(root / "manifest.toml" if root else None)
         models = BuiltModels(build_dir(root))
         eng = create_engine(prof.engine.key, prof.engine_options())
@@ -127,7 +126,6 @@ class EdgeOCR:
             self.pipeline.predictor(prof.models.textline)  # fail now, not on the first page
         if self.params.use_doc_orientation_classify:
             self.pipeline.predictor(prof.models.doc_orientation)
-        self.load_seconds = time.perf_counter() - t0
 
     # -- inputs -------------------------------------------------------------------------------------------------
     def pages(self, item: Input, page_limit: int | None = None, name: str | None = None) -> Iterator[Page | InputFailure]:

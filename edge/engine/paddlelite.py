@@ -72,6 +72,11 @@ class PaddleLitePredictor:
         if evicted:
             _trim_heap()
 
+    def check_loads(self) -> None:
+        """Creates (and drops) one predictor, so a model Lite cannot load fails at load time, not at the first page."""
+        self._predictor(("probe",))
+        self._by_shape.pop(("probe",), None)
+
     @property
     def cached_shapes(self) -> list[tuple]:
         return list(self._by_shape)
@@ -156,8 +161,7 @@ def mobile_predictor(path: Path, options: EngineOptions, name: str) -> PaddleLit
         return cfg
 
     pred = PaddleLitePredictor(make_config, name, path, options.max_cached_shapes, options.cache_mb)
-    pred._predictor(("probe",))  # a corrupt file fails here, at load, not at the first page
-    pred._by_shape.clear()
+    pred.check_loads()
     return pred
 
 

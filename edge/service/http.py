@@ -66,8 +66,9 @@ def _today() -> str:
 
 
 def _fetch(url: str, allowed: list[str], limit: int) -> bytes:
-    host = urllib.parse.urlsplit(url).hostname or ""
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https"):
         raise protocol.RequestError(protocol.UNPROCESSABLE, "file: only http and https URLs are accepted")
     if host not in allowed:
         raise protocol.RequestError(403, f"file: host {host!r} is not in http.url_allow_hosts")

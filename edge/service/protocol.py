@@ -9,6 +9,7 @@ import uuid
 from typing import Any, Literal
 
 import cv2
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import InputError, InputTooLargeError
@@ -104,32 +105,31 @@ def new_log_id() -> str:
     return str(uuid.uuid4())
 
 
-def _b64_jpeg(img) -> str:
-    ok, buf = cv2.imencode(".jpg", img)
-    return base64.b64encode(buf.tobytes()).decode("ascii") if ok else ""
-
-
-def _b64_pil(im) -> str:
+def _b64_jpeg(im: Image.Image) -> str:
     buf = io.BytesIO()
     im.convert("RGB").save(buf, format="JPEG")
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def prune(obj: Any) -> Any:
+    """The serving API's prunedResult: the result without input_path and page_index, at any depth."""
+    if isinstance(obj, dict):
+        return {k: prune(v) for k, v in obj.items() if k not in ("input_path", "page_index")}
+    if isinstance(obj, list):
+        return [prune(v) for v in obj]
+    return obj
+
+
 def ocr_results(pages: list, visualize: bool) -> list[dict]:
-    """`result.ocrResults`: per page the result without input_path/page_index (the serving API's prunedResult)."""
     out = []
     for page in pages:
-        pruned = {k: v for k, v in page.items() if k not in ("input_path", "page_index")}
-        if "doc_preprocessor_res" in pruned:
-            pruned["doc_preprocessor_res"] = {k: v for k, v in pruned["doc_preprocessor_res"].items()
-                                              if k not in ("input_path", "page_index")}
-        item = {"prunedResult": pruned, "ocrImage": None, "docPreprocessingImage": None, "inputImage": None}
+        item = {"prunedResult": prune(dict(page)), "ocrImage": None, "docPreprocessingImage": None, "inputImage": None}
         if visualize:
             images = page.to_images()
-            item["ocrImage"] = _b64_pil(images["ocr_res_img"])
+            item["ocrImage"] = _b64_jpeg(images["ocr_res_img"])
             if "doc_preprocessor_res" in images:
-                item["docPreprocessingImage"] = _b64_pil(images["doc_preprocessor_res"])
-            item["inputImage"] = _b64_jpeg(page.input_image)
+                item["docPreprocessingImage"] = _b64_jpeg(images["doc_preprocessor_res"])
+            item["inputImage"] = _b64_jpeg(Image.fromarray(cv2.cvtColor(page.input_image, cv2.COLOR_BGR2RGB)))
         out.append(item)
     return out
 
