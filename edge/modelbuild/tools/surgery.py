@@ -103,19 +103,36 @@ def fold_constant_shape_ops(g, consts) -> int:
     return count
 
 
-def fuse_conv_bias(g, consts) -> int:
-    """Conv -> Add(constant per-channel) becomes the conv's own bias, the form Lite fuses with activations."""
+def convs_feeding(g, consts, op_type):
+    """(conv, its only consumer, consumers map) for every conv with constant weights, not a graph output, whose
+    output feeds exactly one node, of type op_type."""
     outs = {o.name for o in g.output}
     users = consumers(g)
-    count = 0
     for n in list(g.node):
         if n.op_type != "Conv" or n.output[0] in outs or n.input[1] not in consts:
             continue
         u = users.get(n.output[0], [])
-        if len(u) != 1 or u[0].op_type != "Add":
-            continue
-        add = u[0]
-        other = add.input[1] if add.input[0] == n.output[0] else add.input[0]
+        if len(u) == 1 and u[0].op_type == op_type:
+            yield n, u[0], users
+
+
+def other_input(node, name: str) -> str:
+    """The input of a binary node that is not `name`."""
+    return node.input[1] if node.input[0] == name else node.input[0]
+
+
+def set_conv_bias(conv, name: str) -> None:
+    if len(conv.input) > 2:
+        conv.input[2] = name
+    else:
+        conv.input.append(name)
+
+
+def fuse_conv_bias(g, consts) -> int:
+    """Conv -> Add(constant per-channel) becomes the conv's own bias, the form Lite fuses with activations."""
+    count = 0
+    for n, add, _ in convs_feeding(g, consts, "Add"):
+        other = other_input(add, n.output[0])
         if other not in consts:
             continue
         b = consts[other]
@@ -129,10 +146,7 @@ def fuse_conv_bias(g, consts) -> int:
             bias = bias + consts[n.input[2]].reshape(channels)
         name = n.name + "_fused_bias"
         add_initializer(g, consts, name, bias)
-        if len(n.input) > 2:
-            n.input[2] = name
-        else:
-            n.input.append(name)
+        set_conv_bias(n, name)
         n.output[0] = add.output[0]
         g.node.remove(add)
         count += 1
@@ -145,21 +159,16 @@ def fuse_conv_affine(g, consts) -> int:
     (Never expressed as a `scale` op: Lite 2.13 folds a scale next to a conv wrongly.)
     """
     outs = {o.name for o in g.output}
-    users = consumers(g)
     count = 0
-    for n in list(g.node):
-        if n.op_type != "Conv" or n.output[0] in outs or n.input[1] not in consts:
+    for n, mul, users in convs_feeding(g, consts, "Mul"):
+        if mul.output[0] in outs:
             continue
-        u = users.get(n.output[0], [])
-        if len(u) != 1 or u[0].op_type != "Mul" or u[0].output[0] in outs:
-            continue
-        mul = u[0]
-        a_name = mul.input[1] if mul.input[0] == n.output[0] else mul.input[0]
+        a_name = other_input(mul, n.output[0])
         u2 = users.get(mul.output[0], [])
         if a_name not in consts or consts[a_name].size != 1 or len(u2) != 1 or u2[0].op_type != "Add":
             continue
         add = u2[0]
-        b_name = add.input[1] if add.input[0] == mul.output[0] else add.input[0]
+        b_name = other_input(add, mul.output[0])
         if b_name not in consts or consts[b_name].size != 1:
             continue
         a = float(consts[a_name].reshape(-1)[0])
@@ -171,10 +180,7 @@ def fuse_conv_affine(g, consts) -> int:
         add_initializer(g, consts, n.name + "_lab_w", w)
         add_initializer(g, consts, n.name + "_lab_b", bias * a + b)
         n.input[1] = n.name + "_lab_w"
-        if len(n.input) > 2:
-            n.input[2] = n.name + "_lab_b"
-        else:
-            n.input.append(n.name + "_lab_b")
+        set_conv_bias(n, n.name + "_lab_b")
         n.output[0] = add.output[0]
         g.node.remove(mul)
         g.node.remove(add)
