@@ -107,10 +107,10 @@ class EdgeOCR:
         root = Path(models_dir) if models_dir else None  # holds manifest.toml and build/, like models_mobile/
         manifest = load_manifest(root / "manifest.toml" if root else None)
         models = BuiltModels(build_dir(root))
-        eng = create_engine(prof.engine.key, prof.engine_options())
-        self.pipeline = OCRPipeline(eng, models, manifest, textline_model=prof.models.textline,
+        self.engine = create_engine(prof.engine)
+        self.pipeline = OCRPipeline(self.engine, models, manifest, textline_model=prof.models.textline,
                                     doc_model=prof.models.doc_orientation, rec_batch=prof.batch.rec,
-                                    textline_batch=prof.batch.textline, pad_batches=prof.engine.key == "paddlelite",
+                                    textline_batch=prof.batch.textline, pad_batches=self.engine.pads_batches,
                                     rec_max_columns=prof.batch.rec_max_columns)
         base = OCRParams(use_doc_orientation_classify=prof.use_doc_orientation_classify,
                          use_textline_orientation=prof.use_textline_orientation,

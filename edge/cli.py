@@ -106,8 +106,16 @@ def _profiles(a) -> int:
     if a.action == "list":
         for p in list_profiles():
             problems = p.runnable_problems()
-            print(f"{p.name:18s} {p.engine.key:12s} {p.engine.target:4s} {'runs here' if not problems else 'not here':10s} "
+            print(f"{p.name:18s} {p.engine.key:12s} {p.model_kind():7s} {'runs here' if not problems else 'not here':10s} "
                   f"{p.description}")
+        return 0
+    if a.action == "keys":
+        from .profiles import documented_keys
+
+        rows = documented_keys()
+        wk, wt = (max(len(r[i]) for r in rows) for i in (0, 1))
+        for key, typ, text in rows:
+            print(f"{key:{wk}s}  {typ:{wt}s}  {text}")
         return 0
     if a.action == "detect":
         prof, reason = detect()
@@ -124,7 +132,7 @@ def _profiles(a) -> int:
 
     problems = prof.runnable_problems() + [f"{c.detail} ({c.hint})" if c.hint else c.detail
                                            for c in model_checks(None, prof) if not c.ok]
-    for dev in prof.nnadapter.device_nodes:
+    for dev in prof.device_nodes():
         if not Path(dev).exists():
             problems.append(f"NPU device node {dev} is missing (is the NPU driver loaded?)")
     for w in prof.warnings():
@@ -134,7 +142,7 @@ def _profiles(a) -> int:
         for p in problems:
             print(f"  - {p}")
         return 1
-    print(f"profile {prof.name}: ok ({prof.engine.key}, target {prof.engine.target})")
+    print(f"profile {prof.name}: ok ({prof.engine.key}, {prof.model_kind()} models)")
     return 0
 
 
@@ -143,16 +151,24 @@ def _bench(a) -> int:
 
     from .bench import bench_engines, bench_one, table
 
-    if a.in_process or a.engine:
-        report = bench_one(a.inputs, a.profile, a.engine, a.repeat)
+    if a.in_process:
+        report = bench_one(a.inputs, a.profile, a.engine[0] if a.engine else None, a.repeat)
     else:
-        report = bench_engines(a.inputs, ["paddlelite", "onnxruntime"], a.profile, a.repeat)
+        pythons = dict(a.engine_python)
+        report = bench_engines(a.inputs, a.engine, a.profile, a.repeat, pythons)
     if a.json:
         text = _json.dumps(report, indent=1)
         (sys.stdout.write(text + "\n") if str(a.json) == "-" else Path(a.json).write_text(text))
     if not a.in_process:
         print(table(report))
     return 0
+
+
+def _engine_python(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key or not value:
+        raise argparse.ArgumentTypeError(f"expected ENGINE=PYTHON, not {text!r}")
+    return key, value
 
 
 def _run(a) -> int:
@@ -189,6 +205,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
+    from .engine import engine_keys
+
     ap = argparse.ArgumentParser(prog="edge-ocr", description="Offline OCR appliance runtime (PP-OCRv5 mobile).")
     ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -203,7 +221,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("folder", type=Path, help="folder with inference.json, inference.pdiparams, inference.yml")
     _add_model_args(p)
     p.set_defaults(func=_models_import)
-    p = models.add_parser("verify", help="prove numerical parity of every built model in both engines")
+    p = models.add_parser("verify", help="prove numerical parity of every built model in every engine installed here")
     _add_model_args(p)
     p.add_argument("--reference", type=Path, help="folder of real images (with PaddleOCR JSON results) to test on")
     p.add_argument("--json", type=Path, help="also write the report as JSON")
@@ -213,7 +231,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-i", "--input", required=True, help="image, PDF or folder")
     p.add_argument("--save_path", type=Path, help="folder for <stem>_res.json and <stem>_ocr_res_img.<ext>")
     p.add_argument("--profile", help="device profile (default: detected)")
-    p.add_argument("--engine", choices=["paddlelite", "onnxruntime"], help="override the profile's engine")
+    p.add_argument("--engine", choices=engine_keys(), help="override the profile's engine")
     p.add_argument("--models_dir", type=Path, help="folder with manifest.toml and build/ (default: models_mobile)")
     p.add_argument("--page_limit", type=int, help="read only the first N pages of a PDF")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print results")
@@ -234,15 +252,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path)
     p.set_defaults(func=_doctor)
 
-    p = sub.add_parser("profiles", help="device profiles: list, show NAME, detect, check NAME")
-    p.add_argument("action", choices=["list", "show", "detect", "check"])
+    p = sub.add_parser("profiles", help="device profiles: list, show NAME, detect, check NAME, keys")
+    p.add_argument("action", choices=["list", "show", "detect", "check", "keys"])
     p.add_argument("name", nargs="?")
     p.set_defaults(func=_profiles)
 
-    p = sub.add_parser("bench", help="per-stage latency, pages/s, load time and peak RSS (both engines by default)")
+    p = sub.add_parser("bench", help="per-stage latency, pages/s, load time and peak RSS of every engine, with ratios")
     p.add_argument("inputs", nargs="+")
-    p.add_argument("--engine", choices=["paddlelite", "onnxruntime"], help="only this engine")
-    p.add_argument("--profile", help="device profile (default: x86-<engine>)")
+    p.add_argument("--engine", action="append", choices=engine_keys(),
+                   help="measure this engine (repeatable; default: every engine that runs here); the first is the "
+                        "baseline of the ratios")
+    p.add_argument("--engine-python", action="append", default=[], type=_engine_python, metavar="ENGINE=PYTHON",
+                   help="run this engine's measurement with another interpreter (e.g. the Paddle Lite environment)")
+    p.add_argument("--profile", help="device profile (default: this host's highest-priority profile of each engine)")
     p.add_argument("--repeat", type=int, default=3, help="timed passes after the warm-up pass")
     p.add_argument("--json", help="write the report as JSON to this file (- for stdout)")
     p.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)

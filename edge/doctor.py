@@ -1,7 +1,6 @@
 """`edge-ocr doctor`: checks every link from a fresh board to a running service and says what to fix."""
 from __future__ import annotations
 
-import importlib
 import os
 import platform
 import socket
@@ -34,15 +33,15 @@ def _writable(p: Path) -> tuple[bool, str]:
 def run_checks(settings: Settings | None = None, config: Path | None = None) -> list[Check]:
     checks: list[Check] = []
     v = sys.version_info
-    checks.append(Check("python", v[:2] in ((3, 10), (3, 8)), f"{platform.python_version()} on {platform.machine()}",
-                        "Paddle Lite's Python builds are for CPython 3.8/3.10: use 3.10"))
+    checks.append(Check("python", v[:2] >= (3, 10), f"{platform.python_version()} on {platform.machine()}",
+                        "edge-ocr needs CPython 3.10 or newer (3.11+ recommended): install the distribution's python3"))
     try:
         settings = settings or load_settings(config)
         checks.append(Check("config", True, str(config or os.environ.get("EDGE_OCR_CONFIG") or "built-in defaults")))
     except EdgeError as e:
         checks.append(Check("config", False, e.message, e.hint or ""))
         return checks
-    from .profiles import detect, load_profile
+    from .profiles import detect, load_profile, runnable_profiles
 
     try:
         prof = load_profile(settings.profile) if settings.profile else detect()[0]
@@ -50,25 +49,15 @@ def run_checks(settings: Settings | None = None, config: Path | None = None) -> 
         checks.append(Check("profile", False, e.message, e.hint or ""))
         return checks
     problems = prof.runnable_problems()
-    checks.append(Check("profile", not problems, f"{prof.name} ({prof.engine.key}, target {prof.engine.target})",
+    if problems:
+        problems.append(f"profiles that run here: {', '.join(runnable_profiles()) or 'none'}")
+    checks.append(Check("profile", not problems, f"{prof.name} ({prof.engine.key}, {prof.model_kind()} models)",
                         "; ".join(problems)))
-    module = {"paddlelite": "paddlelite.lite", "onnxruntime": "onnxruntime"}[prof.engine.key]
-    try:
-        mod = importlib.import_module(module)
-        checks.append(Check("engine", True, f"{module} imports ({getattr(mod, '__version__', '') or 'ok'})"))
-    except ImportError as e:
-        checks.append(Check("engine", False, f"cannot import {module}: {e}",
-                            "install the board's Paddle Lite Python wheel (built with Python enabled), or use an "
-                            "onnxruntime profile (pip install onnxruntime)"))
-    if prof.engine.key == "paddlelite":
-        import numpy
-
-        checks.append(Check("numpy", numpy.__version__.split(".")[0] == "1", numpy.__version__,
-                            "Paddle Lite 2.13 needs numpy<2: pip install 'numpy<2'"))
+    checks.extend(Check(c.name, c.ok, c.detail, c.hint) for c in prof.plugin.health(prof.engine))
     checks.extend(model_checks(settings, prof))
     for w in prof.warnings():
         checks.append(Check("profile option", True, f"warning: {w}"))
-    for dev in prof.nnadapter.device_nodes:
+    for dev in prof.device_nodes():
         ok = os.path.exists(dev) and os.access(dev, os.R_OK | os.W_OK)
         checks.append(Check(f"device {dev}", ok, "present and accessible" if ok else "missing or not accessible",
                             "load the NPU driver; in systemd use DeviceAllow= and SupplementaryGroups= (edge-ocr-npu.service)"))

@@ -5,45 +5,24 @@ and falls back loudly to a safe CPU profile on unknown hardware.
 """
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import platform
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .engine import EngineOptions
-from .errors import ConfigError, EngineError, ModelError
+from .engine import EnginePlugin, options_for, options_type, plugin, plugins
+from .errors import ConfigError, EdgeError
 from .tomlfile import describe, read_toml
 
 log = logging.getLogger(__name__)
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "firmware_profiles"
-X86 = ("x86_64", "amd64", "i686")
-ARM = ("aarch64", "arm64", "armv7l", "armv8l")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class EngineSection(_Strict):
-    key: Literal["paddlelite", "onnxruntime"] = Field(description="inference engine")
-    target: Literal["x86", "arm"] = Field("x86", description="which Paddle Lite build of the models to load")
-    threads: int | None = Field(None, ge=1, le=64, description="CPU threads (Paddle Lite ARM, ONNX Runtime)")
-    power_mode: Literal["HIGH", "LOW", "FULL", "NO_BIND", "RAND_HIGH", "RAND_LOW"] | None = Field(
-        None, description="Paddle Lite ARM big.LITTLE core binding")
-    max_cached_shapes: int = Field(24, ge=1, le=256, description="Paddle Lite predictors kept per model (one per input shape)")
-    cache_mb: int = Field(1024, ge=64, description="Paddle Lite: memory the cached predictors of one model may hold")
-
-
-class NNAdapterSection(_Strict):
-    device_names: list[str] = Field(default_factory=list, description="e.g. ['verisilicon_timvx']")
-    context_properties: str = Field("", description="'KEY=value;KEY2=value' passed to the NPU driver")
-    model_cache_dir: str | None = Field(None, description="where the NPU graph compiled at first run is cached")
-    requires_quantized_models: bool = Field(False, description="NPUs run fully int8-quantised models only")
-    device_nodes: list[str] = Field(default_factory=list, description="device files the NPU driver opens")
 
 
 class ModelsSection(_Strict):
@@ -53,9 +32,9 @@ class ModelsSection(_Strict):
 
 
 class DetSection(_Strict):
-    limit_side_len: int = Field(64, ge=1)
-    limit_type: Literal["min", "max", "resize_long"] = "min"
-    max_side_limit: int = Field(4000, ge=32)
+    limit_side_len: int = Field(64, ge=1, description="detection size limit (PaddleOCR's text_det_limit_side_len)")
+    limit_type: Literal["min", "max", "resize_long"] = Field("min", description="how limit_side_len applies")
+    max_side_limit: int = Field(4000, ge=32, description="largest detection side; larger pages are scaled down")
 
 
 class BatchSection(_Strict):
@@ -69,13 +48,18 @@ class BatchSection(_Strict):
 class MatchSection(_Strict):
     arch: list[str] = Field(default_factory=list, description="platform.machine() values this profile fits")
     compatible: list[str] = Field(default_factory=list, description="/proc/device-tree/compatible entries")
+    priority: int = Field(0, description=(
+        "among the generic profiles (no `compatible`) of an architecture, detection picks the runnable one with the "
+        "highest priority: the fastest exact engine measured for that architecture"))
+
+
+EngineSection = options_type()
 
 
 class DeviceProfile(_Strict):
-    name: str
-    description: str
-    engine: EngineSection
-    nnadapter: NNAdapterSection = NNAdapterSection()
+    name: str = Field(description="the profile's name (its file name without .toml)")
+    description: str = Field(description="which board and engine, for `profiles list`")
+    engine: EngineSection = Field(description="the engine plugin (by `key`) and its own options")
     models: ModelsSection = ModelsSection()
     det: DetSection = DetSection()
     batch: BatchSection = BatchSection()
@@ -84,22 +68,19 @@ class DeviceProfile(_Strict):
     use_textline_orientation: bool = Field(False, description="turn upside-down text lines before recognition")
     path: Path | None = Field(None, exclude=True)
 
-    def engine_options(self) -> EngineOptions:
-        return EngineOptions(target=self.engine.target, threads=self.engine.threads, power_mode=self.engine.power_mode,
-                             nnadapter_device_names=tuple(self.nnadapter.device_names),
-                             nnadapter_context_properties=self.nnadapter.context_properties,
-                             nnadapter_model_cache_dir=self.nnadapter.model_cache_dir,
-                             max_cached_shapes=self.engine.max_cached_shapes, cache_mb=self.engine.cache_mb)
+    @property
+    def plugin(self) -> type[EnginePlugin]:
+        return plugin(self.engine.key)
 
     def with_engine(self, key: str) -> "DeviceProfile":
-        """The same profile on another engine (`--engine` on the command line)."""
+        """The same profile on another engine (`--engine`), keeping the options both engines understand."""
         if key == self.engine.key:
             return self
-        return self.model_copy(update={"engine": self.engine.model_copy(update={"key": key})})
+        return self.model_copy(update={"engine": options_for(key, **self.engine.model_dump(exclude={"key"}))})
 
     def model_kind(self) -> str:
         """Which built file of each model this profile's engine loads."""
-        return "onnx" if self.engine.key == "onnxruntime" else f"{self.engine.target}.nb"
+        return self.plugin.model_kind(self.engine)
 
     def model_keys(self, textline: bool | None = None, doc: bool | None = None) -> list[str]:
         """The models a page needs; orientation models when switched on here or by the caller."""
@@ -111,39 +92,49 @@ class DeviceProfile(_Strict):
         return keys
 
     def warnings(self) -> list[str]:
-        """Settings this host's engine build will ignore: said out loud, not dropped in silence."""
-        if self.engine.key != "paddlelite" or importlib.util.find_spec("paddlelite") is None:
-            return []
-        from .engine.paddlelite import ignored_options
+        return self.plugin.warnings(self.engine)
 
-        return ignored_options(self.engine_options())
+    def device_nodes(self) -> list[str]:
+        return self.plugin.device_nodes(self.engine)
 
     def runnable_problems(self, machine: str | None = None) -> list[str]:
         """Why this profile cannot run on this host (empty when it can)."""
-        machine = machine or platform.machine()
-        problems = []
-        if self.nnadapter.requires_quantized_models:
-            problems.append(f"profile {self.name} drives an NPU ({', '.join(self.nnadapter.device_names)}), which runs "
-                            "only fully int8-quantised models; edge-ocr does not build those yet, so this profile "
-                            "refuses to start. Use the board's CPU profile (arm-cpu) meanwhile")
-        if self.engine.key == "paddlelite":
-            if self.engine.target == "arm" and machine not in ARM:
-                problems.append(f"profile {self.name} runs ARM Paddle Lite models, this host is {machine}: use "
-                                "x86-paddlelite (the same graphs on x86 kernels) or x86-onnxruntime here")
-            if self.engine.target == "x86" and machine not in X86:
-                problems.append(f"profile {self.name} runs x86 Paddle Lite models, this host is {machine}")
-            if importlib.util.find_spec("paddlelite") is None:
-                problems.append("the paddlelite Python package is not installed: build Paddle Lite for this board "
-                                "with Python enabled (see the README), or use an onnxruntime profile")
-        elif importlib.util.find_spec("onnxruntime") is None:
-            problems.append("the onnxruntime Python package is not installed (pip install onnxruntime)")
-        return problems
+        return self.plugin.problems(self.engine, machine or platform.machine())
 
     def ensure_runnable(self) -> None:
-        problems = self.runnable_problems()
-        if problems:
-            cls = ModelError if self.nnadapter.requires_quantized_models else EngineError
-            raise cls(problems[0], hint="; ".join(problems[1:]) or None)
+        try:
+            self.plugin.check(self.engine, platform.machine())
+        except EdgeError as e:
+            here = runnable_profiles()
+            raise type(e)(e.message, hint="; ".join(
+                filter(None, [e.hint, f"profiles that run here: {', '.join(here) or 'none'}"]))) from None
+
+
+def _type_text(ann) -> str:
+    args = [a for a in get_args(ann) if a is not type(None)]
+    if get_origin(ann) is Literal:
+        return "|".join(map(str, args))
+    if args and get_origin(ann) is not list:  # X | None
+        return " or ".join(_type_text(a) for a in args) + (" (optional)" if type(None) in get_args(ann) else "")
+    return "list" if get_origin(ann) is list else getattr(ann, "__name__", str(ann))
+
+
+def documented_keys() -> list[tuple[str, str, str]]:
+    """(section.key, type, description) of every profile key, each engine's options under `engine` with its key."""
+    def walk(model: type[BaseModel], prefix: str):
+        for name, f in model.model_fields.items():
+            if f.exclude or name == "engine":
+                continue
+            ann = f.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                yield from walk(ann, f"{prefix}{name}.")
+            else:
+                yield f"{prefix}{name}", _type_text(ann), f.description or ""
+
+    rows = list(walk(DeviceProfile, ""))
+    for key, p in plugins().items():
+        rows += [(f"engine.{k} ({key})", t, d) for k, t, d in walk(p.Options, "")]
+    return rows
 
 
 def profiles_dir() -> Path:
@@ -156,11 +147,24 @@ def load_profile_file(path: Path) -> DeviceProfile:
         return DeviceProfile.model_validate({**data, "path": path})
     except ValidationError as e:
         raise ConfigError(f"profile {path} is invalid:\n{describe(e)}",
-                          hint="fix or remove the named keys (see firmware_profiles/README.md)") from None
+                          hint="fix or remove the named keys (`edge-ocr profiles keys` lists every key)") from None
 
 
 def list_profiles() -> list[DeviceProfile]:
     return [load_profile_file(p) for p in sorted(profiles_dir().glob("*.toml"))]
+
+
+def profile_for_engine(key: str, machine: str) -> DeviceProfile:
+    """This architecture's generic profile for an engine (highest priority), e.g. for `bench --engine`."""
+    fits = sorted((p for p in list_profiles() if p.engine.key == key and machine in p.match.arch
+                   and not p.match.compatible), key=lambda p: -p.match.priority)
+    if not fits:
+        raise ConfigError(f"no {machine} profile uses engine {key!r}", hint="pass --profile explicitly")
+    return fits[0]
+
+
+def runnable_profiles(machine: str | None = None) -> list[str]:
+    return [p.name for p in list_profiles() if not p.runnable_problems(machine)]
 
 
 def load_profile(name_or_path: str) -> DeviceProfile:
@@ -182,21 +186,30 @@ def read_compatible(path: Path = Path("/proc/device-tree/compatible")) -> list[s
 
 
 def detect(machine: str | None = None, compatible: list[str] | None = None) -> tuple[DeviceProfile, str]:
-    """(profile, reason). Device-tree matches win; otherwise the architecture's safe CPU profile, with a warning."""
+    """(profile, reason). A runnable device-tree match wins; otherwise the architecture's runnable generic profile
+    of highest priority, with a warning. A match that cannot run here is named in the reason."""
     machine = machine or platform.machine()
     compatible = read_compatible() if compatible is None else compatible
     profiles = list_profiles()
+    skipped = []
     for prof in profiles:
         hit = [c for c in compatible if c in prof.match.compatible]
-        if hit and not prof.nnadapter.requires_quantized_models:
-            return prof, f"device tree says {hit[0]}"
-    if machine in X86:
-        return load_profile("x86-onnxruntime"), f"{machine} host"
-    if machine in ARM:
-        name = "arm-cpu" if importlib.util.find_spec("paddlelite") else "arm-onnxruntime"
-    else:
+        if hit:
+            problems = prof.runnable_problems(machine)
+            if not problems:
+                return prof, f"device tree says {hit[0]}"
+            skipped.append(f"{prof.name} ({hit[0]}) cannot run here: {problems[0]}")
+    generic = sorted((p for p in profiles if machine in p.match.arch and not p.match.compatible),
+                     key=lambda p: -p.match.priority)
+    if not generic:
         raise ConfigError(f"no profile for CPU architecture {machine!r}", hint="pass --profile explicitly")
-    reason = (f"unknown hardware ({machine}, device tree: {', '.join(compatible) or 'none'}); "
-              f"falling back to the safe CPU profile {name}")
+    chosen = next((p for p in generic if not p.runnable_problems(machine)), generic[0])
+    if skipped:
+        reason = "; ".join(skipped) + f"; falling back to the CPU profile {chosen.name}"
+    elif compatible:
+        reason = (f"unknown hardware ({machine}, device tree: {', '.join(compatible)}); "
+                  f"falling back to the safe CPU profile {chosen.name}")
+    else:
+        return chosen, f"{machine} host, fastest runnable engine: {chosen.engine.key}"
     log.warning(reason)
-    return load_profile(name), reason
+    return chosen, reason

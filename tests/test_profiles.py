@@ -1,35 +1,50 @@
 """Device profiles: typed, strict, detected from the device tree with a loud fallback."""
 import pytest
 
+from edge.engine import plugin
 from edge.errors import ConfigError
 from edge.profiles import detect, list_profiles, load_profile, load_profile_file, read_compatible
 
 
 def test_every_shipped_profile_loads():
     names = {p.name for p in list_profiles()}
-    assert {"x86-onnxruntime", "x86-paddlelite", "arm-cpu", "arm-onnxruntime", "rpi4", "rpi5", "a311d-npu",
-            "rv1126-npu"} <= names
+    assert {"x86-onnxruntime", "x86-openvino", "x86-paddlelite", "arm-cpu", "arm-onnxruntime", "arm-openvino", "rpi4",
+            "rpi5", "a311d-npu", "rv1126-npu"} <= names
 
 
 def test_unknown_key_in_profile_is_rejected(tmp_path):
     p = tmp_path / "board.toml"
     p.write_text('name = "b"\ndescription = "d"\n[engine]\nkey = "onnxruntime"\nthread = 4\n')
-    with pytest.raises(ConfigError, match="engine.thread: unknown key"):
+    with pytest.raises(ConfigError, match="engine.onnxruntime.thread: unknown key"):
         load_profile_file(p)
 
 
 def test_npu_profiles_say_they_need_int8_models():
     for name in ("a311d-npu", "rv1126-npu"):
         prof = load_profile(name)
-        assert prof.nnadapter.requires_quantized_models and prof.nnadapter.device_names
+        assert prof.engine.nnadapter.requires_quantized_models and prof.engine.nnadapter.device_names
         assert any("int8" in m for m in prof.runnable_problems("aarch64"))
 
 
 def test_detect_from_device_tree(tmp_path):
+    """A board's own profile when its engine runs here; otherwise the reason names the board and what was missing."""
     compat = tmp_path / "compatible"
     compat.write_bytes(b"raspberrypi,5-model-b\0brcm,bcm2712\0")
     prof, reason = detect("aarch64", read_compatible(compat))
-    assert prof.name == "rpi5" and "raspberrypi,5-model-b" in reason
+    if plugin("paddlelite").installed() and not load_profile("rpi5").runnable_problems("aarch64"):
+        assert prof.name == "rpi5" and reason == "device tree says raspberrypi,5-model-b"
+    else:
+        assert prof.name == "arm-onnxruntime"
+        assert "rpi5 (raspberrypi,5-model-b) cannot run here" in reason and "falling back" in reason
+
+
+def test_x86_detection_picks_the_fastest_runnable_engine():
+    """Priority orders the generic profiles; an engine that is not installed is passed over."""
+    prof, reason = detect("x86_64", [])
+    runnable = [p for p in list_profiles() if "x86_64" in p.match.arch and not p.runnable_problems("x86_64")]
+    assert prof.name == max(runnable, key=lambda p: p.match.priority).name
+    if plugin("openvino").installed():
+        assert prof.name == "x86-openvino" and "openvino" in reason
 
 
 def test_unknown_arm_board_falls_back_loudly(caplog):
@@ -40,7 +55,8 @@ def test_unknown_arm_board_falls_back_loudly(caplog):
 
 def test_npu_board_gets_its_cpu_profile_until_int8_models_exist():
     prof, _ = detect("aarch64", ["khadas,vim3", "amlogic,a311d"])
-    assert not prof.nnadapter.requires_quantized_models
+    assert not prof.runnable_problems("aarch64") or not prof.engine.key == "paddlelite"
+    assert prof.name in ("arm-cpu", "arm-onnxruntime")
 
 
 def test_arm_profile_on_x86_explains_what_to_use():
@@ -50,5 +66,13 @@ def test_arm_profile_on_x86_explains_what_to_use():
 
 def test_fake_npu_engine_options_reach_paddle_lite_config():
     """No NPU exists here, so this checks only that the profile's NNAdapter settings are handed to the engine."""
-    opts = load_profile("a311d-npu").engine_options()
-    assert opts.nnadapter_device_names == ("verisilicon_timvx",) and opts.nnadapter_model_cache_dir
+    prof = load_profile("a311d-npu")
+    assert prof.engine.nnadapter.device_names == ["verisilicon_timvx"] and prof.engine.nnadapter.model_cache_dir
+    assert prof.device_nodes() == ["/dev/galcore"]
+
+
+def test_switching_engine_keeps_shared_options_only():
+    prof = load_profile("rpi4").with_engine("openvino")
+    assert prof.engine.key == "openvino" and prof.engine.threads == 4 and prof.engine.precision == "f32"
+    assert prof.model_kind() == "onnx" and prof.det.max_side_limit == 2560
+    assert load_profile("x86-openvino").with_engine("paddlelite").model_kind() == "x86.nb"

@@ -1,4 +1,7 @@
-"""Inference engines behind one small protocol; each imports its library only when chosen."""
-from .base import ENGINES, EngineOptions, Predictor, create_engine
+"""Inference engines as plugins: one module each, registered under its key, importing its library only when chosen."""
+from .base import EngineCheck, EngineOptions, EnginePlugin, Predictor
+from .registry import create_engine, engine_keys, options_for, options_type, plugin, plugins, reference_and_others, runnable_here
 
-__all__ = ["ENGINES", "EngineOptions", "Predictor", "create_engine"]
+__all__ = ["EngineCheck", "EngineOptions", "EnginePlugin", "Predictor", "create_engine", "engine_keys", "options_for",
+           "options_type", "plugin", "plugins", "reference_and_others",
+           "runnable_here"]

@@ -1,35 +1,22 @@
-"""The predictor protocol and the engine registry."""
+"""What every engine plugin provides: an options model (its profile `[engine]` section) and a predictor factory.
+
+An engine module under edge/engine/ defines one `EnginePlugin` subclass named `PLUGIN`. The module must import
+its inference library only inside methods, so listing the engines (profiles, CLI choices) costs nothing and a
+missing library is a clear error only when that engine is chosen.
+"""
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
-from typing import Protocol
+import importlib.metadata
+import importlib.util
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import ConfigError, EngineError
+from ..errors import EngineError
 from ..models import BuiltModels
-
-# key -> "module:Class"; modules are imported only when their engine is chosen.
-ENGINES = {
-    "paddlelite": "edge.engine.paddlelite:PaddleLiteEngine",
-    "onnxruntime": "edge.engine.onnxruntime:OnnxRuntimeEngine",
-}
-
-
-@dataclass(frozen=True)
-class EngineOptions:
-    """What a device profile tells an engine. Options an engine cannot honour are warned about, not ignored silently."""
-
-    target: str = "x86"  # which Paddle Lite build of the models (x86 | arm); ONNX Runtime ignores it
-    threads: int | None = None
-    power_mode: str | None = None  # Paddle Lite ARM: HIGH, LOW, FULL, NO_BIND, RAND_HIGH, RAND_LOW
-    nnadapter_device_names: tuple[str, ...] = ()
-    nnadapter_context_properties: str = ""
-    nnadapter_model_cache_dir: str | None = None
-    max_cached_shapes: int = 24  # Paddle Lite: predictors kept per model, one per input shape
-    cache_mb: float | None = 1024  # Paddle Lite: memory the cached predictors of one model may hold
-    extra: dict = field(default_factory=dict)
 
 
 class Predictor(Protocol):
@@ -40,22 +27,111 @@ class Predictor(Protocol):
     def run(self, x: np.ndarray) -> np.ndarray: ...
 
 
-class Engine(Protocol):
-    key: str
+class EngineOptions(BaseModel):
+    """Fields every engine understands; each plugin extends it with its own, documented fields."""
 
-    def load(self, models: BuiltModels, model_key: str) -> Predictor: ...
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str = Field(description="which engine plugin runs the models")
+    threads: int | None = Field(None, ge=1, le=64, description="CPU threads for one model call (unset: the engine's own default)")
 
 
-def create_engine(key: str, options: EngineOptions | None = None) -> Engine:
-    try:
-        spec = ENGINES[key]
-    except KeyError:
-        raise ConfigError(f"unknown engine {key!r}", hint=f"choose one of: {', '.join(ENGINES)}") from None
-    module, cls = spec.split(":")
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as e:
-        raise EngineError(f"engine {key!r} is not usable here: {e}",
-                          hint="install its Python package (see the README's deployment section) or choose another "
-                               "engine in the device profile") from None
-    return getattr(mod, cls)(options or EngineOptions())
+@dataclass(frozen=True)
+class EngineCheck:
+    """One line of `edge-ocr doctor`."""
+
+    name: str
+    ok: bool
+    detail: str
+    hint: str = ""
+
+
+class EnginePlugin:
+    """Base of the engine plugins. Class-level methods answer questions without importing the library."""
+
+    key: ClassVar[str]
+    label: ClassVar[str]  # a person's name for it, e.g. "ONNX Runtime"
+    module: ClassVar[str]  # the Python module that must import for the engine to run
+    distribution: ClassVar[str]  # the pip distribution that provides it
+    install: ClassVar[str]  # what to run to get it
+    Options: ClassVar[type[EngineOptions]] = EngineOptions
+    pads_batches: ClassVar[bool] = False  # fixed-shape engines want full classifier batches (one shape)
+    is_reference: ClassVar[bool] = False  # runs the source graph: `models verify` compares the others to it
+
+    def __init__(self, options: EngineOptions):
+        self.options = options
+
+    # -- questions answered without the library -----------------------------------------------------------
+    @classmethod
+    def model_kind(cls, options: EngineOptions) -> str:
+        """Which built file of each model this engine loads (a key of lock.json's `files`)."""
+        return "onnx"
+
+    @classmethod
+    def installed(cls) -> bool:
+        return importlib.util.find_spec(cls.module.split(".")[0]) is not None
+
+    @classmethod
+    def problems(cls, options: EngineOptions, machine: str) -> list[str]:
+        """Why this engine cannot run these options on this host (empty when it can)."""
+        if not cls.installed():
+            return [f"{cls.label} is not installed in this Python environment: {cls.install}"]
+        return []
+
+    @classmethod
+    def check(cls, options: EngineOptions, machine: str) -> None:
+        """Raises the first problem (the others as the hint)."""
+        problems = cls.problems(options, machine)
+        if problems:
+            raise EngineError(problems[0], hint="; ".join(problems[1:]) or None)
+
+    @classmethod
+    def warnings(cls, options: EngineOptions) -> list[str]:
+        """Options this engine build will ignore: said out loud, not dropped in silence."""
+        return []
+
+    @classmethod
+    def device_nodes(cls, options: EngineOptions) -> list[str]:
+        """Device files (an NPU's) the engine opens."""
+        return []
+
+    @classmethod
+    def version(cls) -> str | None:
+        try:
+            return importlib.metadata.version(cls.distribution)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    @classmethod
+    def library(cls):
+        """Imports the engine's library, or says which package to install."""
+        try:
+            return importlib.import_module(cls.module)
+        except ImportError as e:
+            raise EngineError(f"engine {cls.key!r} is not usable here: {e}",
+                              hint=f"{cls.install}, or choose a profile whose engine is installed "
+                                   "(`edge-ocr profiles list` shows which run here)") from None
+
+    @classmethod
+    def health(cls, options: EngineOptions) -> list[EngineCheck]:
+        """Doctor's checks: the library imports (and whatever else the engine needs)."""
+        try:
+            cls.library()
+        except EngineError as e:
+            return [EngineCheck("engine", False, f"{cls.label}: {e.message}", cls.install)]
+        except Exception as e:  # a broken native library raises more than ImportError
+            return [EngineCheck("engine", False, f"{cls.label}: cannot import {cls.module}: {e}", cls.install)]
+        return [EngineCheck("engine", True, f"{cls.label} {cls.version() or ''} imports ({cls.module})".replace("  ", " "))]
+
+    # -- with the library --------------------------------------------------------------------------------
+    def load(self, models: BuiltModels, model_key: str) -> Predictor:
+        raise NotImplementedError
+
+    def verify_runners(self, models: BuiltModels, model_key: str) -> dict[str, Predictor]:
+        """What `models verify` compares against the reference engine: by default this engine on its file."""
+        return {f"{self.label} ({self.model_kind(self.options)})": self.load(models, model_key)}
+
+    def describe(self) -> dict:
+        """What `bench` reports about the engine: library version and the settings it applied."""
+        return {"engine": self.key, "library": self.distribution, "version": self.version(),
+                **self.options.model_dump(exclude={"key"}, exclude_none=True)}

@@ -1,20 +1,25 @@
-"""ONNX Runtime engine: the fast path on x86 gateways and the fallback on ARM boards without a Paddle Lite build."""
+"""ONNX Runtime: runs the source ONNX graphs as they are, so its outputs are the reference the other engines are
+verified against; the portable engine on x86 and on ARM boards without a faster one."""
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 import numpy as np
-import onnxruntime as ort
 
 from ..errors import EngineError
 from ..models import BuiltModels
-from .base import EngineOptions
+from .base import EngineOptions, EnginePlugin
 
 log = logging.getLogger(__name__)
 
 
+class OnnxRuntimeOptions(EngineOptions):
+    key: Literal["onnxruntime"] = "onnxruntime"
+
+
 class OnnxRuntimePredictor:
-    def __init__(self, path, options: EngineOptions, name: str):
+    def __init__(self, ort, path, options: OnnxRuntimeOptions, name: str):
         self.name = name
         so = ort.SessionOptions()
         if options.threads:
@@ -31,13 +36,21 @@ class OnnxRuntimePredictor:
         return self._sess.run(None, {self._input: np.ascontiguousarray(x, dtype=np.float32)})[0]
 
 
-class OnnxRuntimeEngine:
+class OnnxRuntimeEngine(EnginePlugin):
     key = "onnxruntime"
+    label = "ONNX Runtime"
+    module = "onnxruntime"
+    distribution = "onnxruntime"
+    install = "pip install onnxruntime"
+    Options = OnnxRuntimeOptions
+    is_reference = True
 
-    def __init__(self, options: EngineOptions):
-        self.options = options
-        if options.power_mode or options.nnadapter_device_names:
-            log.warning("ONNX Runtime ignores power_mode and NNAdapter settings of the profile")
+    def __init__(self, options: OnnxRuntimeOptions):
+        super().__init__(options)
+        self._ort = self.library()
 
     def load(self, models: BuiltModels, model_key: str) -> OnnxRuntimePredictor:
-        return OnnxRuntimePredictor(models.path(model_key, "onnx"), self.options, model_key)
+        return OnnxRuntimePredictor(self._ort, models.path(model_key, "onnx"), self.options, model_key)
+
+
+PLUGIN = OnnxRuntimeEngine

@@ -11,20 +11,49 @@ import ctypes
 import ctypes.util
 import logging
 import os
+import platform
 import sys
 from collections import OrderedDict
+from importlib import metadata
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
-from paddlelite import lite
+from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import ConfigError, EngineError
+from ..errors import EngineError, ModelError
 from ..models import BuiltModels
-from .base import EngineOptions
+from .base import EngineCheck, EngineOptions, EnginePlugin
 
 log = logging.getLogger(__name__)
-POWER_MODES = ("HIGH", "LOW", "FULL", "NO_BIND", "RAND_HIGH", "RAND_LOW")
+X86 = ("x86_64", "amd64", "i686")
+ARM = ("aarch64", "arm64", "armv7l", "armv8l")
+
+
+class NNAdapterOptions(BaseModel):
+    """Paddle Lite's NNAdapter: the NPU behind a Paddle Lite build."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    device_names: list[str] = Field(default_factory=list, description="e.g. ['verisilicon_timvx']")
+    context_properties: str = Field("", description="'KEY=value;KEY2=value' passed to the NPU driver")
+    model_cache_dir: str | None = Field(None, description="where the NPU graph compiled at first run is cached")
+    requires_quantized_models: bool = Field(False, description="NPUs run fully int8-quantised models only")
+    device_nodes: list[str] = Field(default_factory=list, description="device files the NPU driver opens")
+
+
+class PaddleLiteOptions(EngineOptions):
+    key: Literal["paddlelite"] = "paddlelite"
+    target: Literal["x86", "arm"] = Field("x86", description="which Paddle Lite build of the models to load")
+    power_mode: Literal["HIGH", "LOW", "FULL", "NO_BIND", "RAND_HIGH", "RAND_LOW"] | None = Field(
+        None, description="ARM big.LITTLE core binding")
+    max_cached_shapes: int = Field(24, ge=1, le=256, description="predictors kept per model (one per input shape)")
+    cache_mb: int | None = Field(1024, ge=64, description="memory the cached predictors of one model may hold")
+    nnadapter: NNAdapterOptions = NNAdapterOptions()
+
+
+def _lite():
+    return PaddleLiteEngine.library()
 
 
 class PaddleLitePredictor:
@@ -47,7 +76,7 @@ class PaddleLitePredictor:
             return p
         try:
             with _stdout_to_stderr():
-                p = lite.create_paddle_predictor(self._make_config())
+                p = _lite().create_paddle_predictor(self._make_config())
         except Exception as e:  # the binding raises RuntimeError (or worse) for a corrupt model
             raise EngineError(f"Paddle Lite cannot load {self.source}: {e}",
                               hint="rebuild with `edge-ocr models build --force`") from None
@@ -142,8 +171,10 @@ def _read(path: Path) -> bytes:
     return data
 
 
-def mobile_predictor(path: Path, options: EngineOptions, name: str) -> PaddleLitePredictor:
+def mobile_predictor(path: Path, options: PaddleLiteOptions, name: str) -> PaddleLitePredictor:
     model = _read(path)
+    lite = _lite()
+    npu = options.nnadapter
 
     def make_config():
         cfg = lite.MobileConfig()
@@ -152,12 +183,12 @@ def mobile_predictor(path: Path, options: EngineOptions, name: str) -> PaddleLit
             cfg.set_threads(options.threads)
         if options.power_mode and hasattr(cfg, "set_power_mode"):
             cfg.set_power_mode(getattr(lite.PowerMode, f"LITE_POWER_{options.power_mode}"))
-        if options.nnadapter_device_names:
-            cfg.set_nnadapter_device_names(list(options.nnadapter_device_names))
-            if options.nnadapter_context_properties:
-                cfg.set_nnadapter_context_properties(options.nnadapter_context_properties)
-            if options.nnadapter_model_cache_dir:
-                cfg.set_nnadapter_model_cache_dir(options.nnadapter_model_cache_dir)
+        if npu.device_names:
+            cfg.set_nnadapter_device_names(list(npu.device_names))
+            if npu.context_properties:
+                cfg.set_nnadapter_context_properties(npu.context_properties)
+            if npu.model_cache_dir:
+                cfg.set_nnadapter_model_cache_dir(npu.model_cache_dir)
         return cfg
 
     pred = PaddleLitePredictor(make_config, name, path, options.max_cached_shapes, options.cache_mb)
@@ -168,6 +199,7 @@ def mobile_predictor(path: Path, options: EngineOptions, name: str) -> PaddleLit
 def arm_graph_on_x86(pb_dir: Path, name: str, max_cached: int = 8) -> PaddleLitePredictor:
     """The ARM-optimised graph (protobuf) executed with x86 kernels: checks ARM graph rewrites without ARM hardware."""
     model, params = pb_dir / "model", pb_dir / "params"
+    lite = _lite()
 
     def make_config():
         cfg = lite.CxxConfig()
@@ -180,24 +212,90 @@ def arm_graph_on_x86(pb_dir: Path, name: str, max_cached: int = 8) -> PaddleLite
     return PaddleLitePredictor(make_config, name, pb_dir, max_cached)
 
 
-def ignored_options(options: EngineOptions) -> list[str]:
+def ignored_options(options: PaddleLiteOptions) -> list[str]:
     """Options this Paddle Lite build cannot honour (the x86 wheel has no set_threads/set_power_mode)."""
-    probe = lite.MobileConfig()
+    probe = _lite().MobileConfig()
     return [f"this Paddle Lite build has no {setter}(): {opt}={getattr(options, opt)} is ignored"
             for opt, setter in (("threads", "set_threads"), ("power_mode", "set_power_mode"))
             if getattr(options, opt) and not hasattr(probe, setter)]
 
 
-class PaddleLiteEngine:
-    key = "paddlelite"
+def _numpy_major() -> int:
+    return int(metadata.version("numpy").split(".")[0])
 
-    def __init__(self, options: EngineOptions):
-        if options.power_mode and options.power_mode not in POWER_MODES:
-            raise ConfigError(f"unknown Paddle Lite power_mode {options.power_mode!r}",
-                              hint=f"choose one of: {', '.join(POWER_MODES)}")
+
+class PaddleLiteEngine(EnginePlugin):
+    key = "paddlelite"
+    label = "Paddle Lite"
+    module = "paddlelite.lite"
+    distribution = "paddlelite"
+    install = ("pip install 'edge-ocr[paddlelite]' (x86_64 CPython 3.8/3.10 only, with numpy<2); on ARM boards, the "
+               "board's own Paddle Lite build with Python enabled")
+    Options = PaddleLiteOptions
+    pads_batches = True
+
+    def __init__(self, options: PaddleLiteOptions):
+        super().__init__(options)
+        self.check(options, platform.machine())
+        _lite()
         for warning in ignored_options(options):
             log.warning("%s (the x86 wheel runs on about one core)", warning)
-        self.options = options
+
+    @classmethod
+    def model_kind(cls, options: PaddleLiteOptions) -> str:
+        return f"{options.target}.nb"
+
+    @classmethod
+    def problems(cls, options: PaddleLiteOptions, machine: str) -> list[str]:
+        out = []
+        npu = options.nnadapter
+        if npu.requires_quantized_models:
+            out.append(f"this profile drives an NPU ({', '.join(npu.device_names)}), which runs only fully "
+                       "int8-quantised models; edge-ocr does not build those yet, so it refuses to start. Use the "
+                       "board's CPU profile (arm-cpu) meanwhile")
+        if options.target == "arm" and machine not in ARM:
+            out.append(f"this profile runs ARM Paddle Lite models, this host is {machine}: use x86-paddlelite (the "
+                       "same graphs on x86 kernels) or an x86 profile of another engine here")
+        if options.target == "x86" and machine not in X86:
+            out.append(f"this profile runs x86 Paddle Lite models, this host is {machine}")
+        out += super().problems(options, machine)
+        if _numpy_major() >= 2:
+            out.append(f"numpy {metadata.version('numpy')} is installed: Paddle Lite 2.13 reads numpy 2 arrays as "
+                       "garbage without an error, so it refuses to start. Run it in an environment with numpy<2 "
+                       "(pip install 'edge-ocr[paddlelite]' pins it; `make setup` makes .venv-lite)")
+        return out
+
+    @classmethod
+    def check(cls, options: PaddleLiteOptions, machine: str) -> None:
+        problems = cls.problems(options, machine)
+        if problems:  # an NPU without its int8 models is a missing model, not a missing engine
+            raise (ModelError if options.nnadapter.requires_quantized_models else EngineError)(
+                problems[0], hint="; ".join(problems[1:]) or None)
+
+    @classmethod
+    def warnings(cls, options: PaddleLiteOptions) -> list[str]:
+        return ignored_options(options) if cls.installed() and _numpy_major() < 2 else []
+
+    @classmethod
+    def device_nodes(cls, options: PaddleLiteOptions) -> list[str]:
+        return list(options.nnadapter.device_nodes)
+
+    @classmethod
+    def health(cls, options: PaddleLiteOptions) -> list[EngineCheck]:
+        checks = super().health(options)
+        checks.append(EngineCheck("numpy", _numpy_major() < 2, metadata.version("numpy"),
+                                  "Paddle Lite 2.13 needs numpy<2: pip install 'numpy<2'"))
+        return checks
 
     def load(self, models: BuiltModels, model_key: str) -> PaddleLitePredictor:
-        return mobile_predictor(models.path(model_key, f"{self.options.target}.nb"), self.options, model_key)
+        return mobile_predictor(models.path(model_key, self.model_kind(self.options)), self.options, model_key)
+
+    def verify_runners(self, models: BuiltModels, model_key: str) -> dict:
+        runners = {"lite x86 .nb": self.load(models, model_key)}
+        if "arm.pb" in models.lock["models"][model_key]["files"]:
+            runners["arm graph, x86 kernels"] = arm_graph_on_x86(models.path(model_key, "arm.pb"), model_key,
+                                                                 max_cached=self.options.max_cached_shapes)
+        return runners
+
+
+PLUGIN = PaddleLiteEngine

@@ -1,21 +1,22 @@
-"""`edge-ocr models verify`: every built model, in both engines, against ONNX Runtime on its source graph.
+"""`edge-ocr models verify`: every built model, in every engine installed here, against the reference engine
+(ONNX Runtime on the source graph).
 
-Checked per model: Paddle Lite x86 (.nb) and the ARM-optimised graph run with x86 kernels, on rendered and
-(optionally) real inputs. Detection at several page sizes, recognition at batch 1 and 6 and widths 160-1200
+Each engine plugin says what it runs (Paddle Lite: the x86 .nb and the ARM-optimised graph with x86 kernels), on
+rendered and (optionally) real inputs. Detection at several page sizes, recognition at batch 1 and 6 and widths 160-1200
 plus natural widths, classifiers on upright and rotated inputs. Numbers are max abs differences of the raw
 outputs; recognition also compares decoded strings, classifiers the argmax.
 """
 from __future__ import annotations
 
 import json
+import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..engine import EngineOptions, create_engine
-from ..engine.paddlelite import arm_graph_on_x86
+from ..engine import reference_and_others
 from ..models import BuiltModels, Manifest, ModelSpec, build_dir
 from ..pipeline.cls import doc_input, textline_input
 from ..pipeline.det import DetParams, det_resize
@@ -45,6 +46,7 @@ class Row:
 class Report:
     rows: list[Row] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    not_checked: list[str] = field(default_factory=list)  # engines that do not run in this environment
 
     @property
     def failures(self) -> list:
@@ -62,10 +64,12 @@ class Report:
         fmt = "  ".join(f"{{:<{w}}}" for w in widths)
         lines = [fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*b) for b in body]
         lines += [f"PROBLEM: {p}" for p in self.problems]
+        lines += [f"not checked here: {n}" for n in self.not_checked]
         return "\n".join(lines)
 
     def to_json(self) -> dict:
-        return {"ok": self.ok, "rows": [asdict(r) for r in self.rows], "problems": self.problems}
+        return {"ok": self.ok, "rows": [asdict(r) for r in self.rows], "problems": self.problems,
+                "not_checked": self.not_checked}
 
 
 def _fixed_width(crop: np.ndarray, spec: ModelSpec, width: int) -> np.ndarray:
@@ -158,15 +162,13 @@ def verify(manifest: Manifest, dest: Path | None = None, *, reference: Path | No
     if report.problems:
         return report
     samples = samples or load_samples(reference)
-    ort = create_engine("onnxruntime", EngineOptions())
-    lite = create_engine("paddlelite", EngineOptions(target="x86", max_cached_shapes=4))
+    ref_engine, engines, missing = reference_and_others(platform.machine(), max_cached_shapes=4)
+    report.not_checked = [f"{key}: {why}" for key, why in missing.items()]
     chars = models.dictionary("rec") if models.has("rec") else []
     for key in models.lock["models"]:
         spec = manifest.model(key)
-        ref = ort.load(models, key)
-        runners = {"lite x86 .nb": lite.load(models, key)}
-        if "arm.pb" in models.lock["models"][key]["files"]:
-            runners["arm graph, x86 kernels"] = arm_graph_on_x86(models.path(key, "arm.pb"), key, max_cached=4)
+        ref = ref_engine.load(models, key)
+        runners = {name: r for e in engines for name, r in e.verify_runners(models, key).items()}
         for label, xs in _cases(spec, samples):
             expected = [ref.run(x) for x in xs]
             for rname, runner in runners.items():

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..engine.base import Engine, Predictor
+from ..engine.base import EnginePlugin, Predictor
 from ..models import BuiltModels, Manifest
 from .cls import doc_angle, doc_input, textline_angles, textline_input
 from .det import DetParams, db_boxes, det_resize
@@ -42,7 +42,7 @@ class PageOutput:
 
 
 class OCRPipeline:
-    def __init__(self, engine: Engine, models: BuiltModels, manifest: Manifest, *, textline_model: str = "textline_x1_0",
+    def __init__(self, engine: EnginePlugin, models: BuiltModels, manifest: Manifest, *, textline_model: str = "textline_x1_0",
                  doc_model: str = "doc_ori", rec_batch: int = 6, textline_batch: int = 6, pad_batches: bool = False,
                  rec_max_columns: int | None = None):
         self.engine = engine
