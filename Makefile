@@ -1,35 +1,55 @@
 # Two commands on a fresh machine: `make run` (the main job) and `make test` (all tests).
-# Both set themselves up through `make setup`: Python 3.10 venv, dependencies, models (cached under ~/.cache/edge-ocr).
+# Both set themselves up through `make setup`:
+#   .venv       the runtime on the newest CPython among 3.13/3.12/3.11 (numpy 2, ONNX Runtime, OpenVINO)
+#   .venv-lite  CPython 3.10 with the Paddle Lite extra (x86 wheels exist for 3.8/3.10 only, numpy<2): it builds
+#               the models (paddle_lite_opt), runs `models verify` and the Paddle Lite tests
+# Versions the results depend on are pinned in constraints/; models are cached under ~/.cache/edge-ocr.
 SHELL := /bin/bash
 VENV := .venv
+LITE := .venv-lite
 EDGE := $(VENV)/bin/edge-ocr
+PIP := -m pip install --disable-pip-version-check -q
 REFERENCE ?= $(abspath ../shared/reference)
 
 .PHONY: setup models run test verify bench clean
 
-setup: $(VENV)/.installed models
+setup: $(VENV)/.installed $(LITE)/.installed models
 
-$(VENV)/.installed: pyproject.toml
-	@py="$$(scripts/find-python310.sh)" || exit 1; \
-	if [ ! -x $(VENV)/bin/python ] || ! $(VENV)/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))'; then \
-	  echo "creating $(VENV) with $$py"; rm -rf $(VENV); "$$py" -m venv $(VENV); fi
-	$(VENV)/bin/python -m pip install --disable-pip-version-check -q -e ".[test]"
+# $(1): venv dir, $(2): find-python.sh arguments, $(3): extras, $(4): constraints file
+define make_venv
+	@py="$$(scripts/find-python.sh $(2))" || exit 1; \
+	want="$$("$$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"; \
+	if [ ! -x $(1)/bin/python ] || [ "$$($(1)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$$want" ]; then \
+	  echo "creating $(1) with $$py ($$want)"; rm -rf $(1); "$$py" -m venv $(1) || exit 1; fi
+	$(1)/bin/python $(PIP) -c $(4) -e ".[$(3)]"
 	@touch $@
+endef
 
-models: $(VENV)/.installed
-	$(EDGE) models build
+$(VENV)/.installed: pyproject.toml constraints/runtime.txt
+	$(call make_venv,$(VENV),EDGE_OCR_PYTHON 3.13 3.12 3.11,openvino$(comma)test,constraints/runtime.txt)
+
+$(LITE)/.installed: pyproject.toml constraints/paddlelite.txt
+	$(call make_venv,$(LITE),EDGE_OCR_LITE_PYTHON 3.10,paddlelite$(comma)openvino$(comma)test,constraints/paddlelite.txt)
+
+comma := ,
+
+# paddle_lite_opt (the .nb converter) ships with the Paddle Lite wheel, so the build host is the Lite environment.
+models: $(LITE)/.installed
+	$(LITE)/bin/edge-ocr models build
 
 run: setup
 	$(EDGE) run
 
+# Every test: the runtime's in .venv, the Paddle Lite ones (marked `paddlelite`) in .venv-lite.
 test: setup
-	$(VENV)/bin/python -m pytest -q -rs --durations=15 $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -q -rs --durations=10 -m "not paddlelite" $(PYTEST_ARGS)
+	$(LITE)/bin/python -m pytest -q -rs --durations=10 -m paddlelite $(PYTEST_ARGS)
 
 verify: setup
-	$(EDGE) models verify --reference $(REFERENCE)
+	$(LITE)/bin/edge-ocr models verify --reference $(REFERENCE)
 
 bench: setup
-	$(EDGE) bench $(REFERENCE)/images --repeat 2
+	$(EDGE) bench $(REFERENCE)/images --repeat 2 --engine-python paddlelite=$(abspath $(LITE))/bin/python
 
 clean:
-	rm -rf $(VENV) models_mobile/build
+	rm -rf $(VENV) $(LITE) models_mobile/build
