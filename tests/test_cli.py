@@ -1,7 +1,11 @@
 """The command line as a person runs it: real subprocesses, real files."""
 import json
+import os
 
-from conftest import run_cli
+import pytest
+
+from conftest import ROOT, run_cli
+from edge.engine import plugin
 
 
 def test_ocr_folder_writes_json_and_images_for_every_page(reference, tmp_path):
@@ -40,26 +44,54 @@ def test_profiles_commands():
     r = run_cli("profiles", "list")
     assert r.returncode == 0
     names = [line.split()[0] for line in r.stdout.splitlines()]
-    assert {"x86-onnxruntime", "x86-paddlelite", "arm-cpu", "rpi4", "rpi5", "a311d-npu", "rv1126-npu"} <= set(names)
+    assert {"x86-onnxruntime", "x86-openvino", "x86-paddlelite", "arm-cpu", "rpi4", "rpi5", "a311d-npu",
+            "rv1126-npu"} <= set(names)
     r = run_cli("profiles", "show", "rpi4")
     assert json.loads(r.stdout)["engine"]["key"] == "paddlelite"
-    r = run_cli("profiles", "check", "x86-paddlelite")
+    r = run_cli("profiles", "check", "x86-openvino")
     assert r.returncode == 0, r.stdout + r.stderr
     r = run_cli("profiles", "check", "rv1126-npu")
     assert r.returncode == 1 and "int8" in r.stdout
     r = run_cli("profiles", "detect")
-    assert r.returncode == 0 and r.stdout.startswith("x86-onnxruntime")
+    assert r.returncode == 0 and r.stdout.startswith("x86-openvino")
 
 
-def test_bench_reports_both_engines_and_ratios(reference, tmp_path):
+@pytest.mark.paddlelite
+def test_paddle_lite_profile_checks_in_its_environment():
+    r = run_cli("profiles", "check", "x86-paddlelite")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_paddle_lite_profile_outside_its_environment_says_what_to_do(tmp_path):
+    if plugin("paddlelite").installed():
+        pytest.skip("Paddle Lite is installed in this environment")
+    img = tmp_path / "a.png"
+    img.write_bytes(b"x")
+    r = run_cli("ocr", "-i", img, "--profile", "x86-paddlelite")
+    assert r.returncode == 69
+    assert "pip install 'edge-ocr[paddlelite]'" in r.stderr and "numpy 2" in r.stderr
+    assert "profiles that run here:" in r.stderr
+
+
+def test_bench_reports_every_engine_with_ratios_in_one_run(reference, tmp_path):
+    """The runtime's engines here, Paddle Lite through its own environment's interpreter, ratios over the first."""
+    lite_python = ROOT / ".venv-lite" / "bin" / "python"
+    if not lite_python.exists() and not os.environ.get("CI"):
+        pytest.skip("no .venv-lite (make setup creates it)")
     out = tmp_path / "bench.json"
     r = run_cli("bench", reference / "images" / "rapid_en.jpg", reference / "images" / "ppocr_11.jpg",
-                "--repeat", "1", "--json", out)
+                "--repeat", "1", "--json", out, "--engine", "onnxruntime", "--engine", "openvino",
+                "--engine", "paddlelite", "--engine-python", f"paddlelite={lite_python}")
     assert r.returncode == 0, r.stderr
     report = json.loads(out.read_text())
-    for engine in ("paddlelite", "onnxruntime"):
-        run = report["runs"][engine]
+    assert report["baseline"] == "onnxruntime" and list(report["runs"]) == ["onnxruntime", "openvino", "paddlelite"]
+    for engine, run in report["runs"].items():
+        assert run["engine"] == engine and run["engine_info"]["version"]
         assert run["pages_per_pass"] == 2 and run["pages_per_second"] > 0 and run["peak_rss_mb"] > 0
         assert set(run["stage_mean_seconds"]) == {"decode", "doc_orientation", "det", "cls", "rec", "total"}
-    assert report["paddlelite_over_onnxruntime"]["total_seconds"] > 0
-    assert "lite/ort" in r.stdout
+        assert run["first_pass_seconds"] > 0 and run["first_pass_stage_mean_seconds"]["det"] > 0
+    assert report["runs"]["paddlelite"]["python"].startswith("3.10")
+    assert report["runs"]["openvino"]["engine_info"]["precision"] == "f32"
+    assert set(report["ratios"]) == {"openvino", "paddlelite"}
+    assert report["ratios"]["openvino"]["first_pass_seconds"] > 0
+    assert "openvino/onnxruntime" in r.stdout and "paddlelite/onnxruntime" in r.stdout
