@@ -265,7 +265,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--engine-python", action="append", default=[], type=_engine_python, metavar="ENGINE=PYTHON",
                    help="run this engine's measurement with another interpreter (e.g. the Paddle Lite environment)")
     p.add_argument("--profile", help="device profile (default: this host's highest-priority profile of each engine)")
-    p.add_argument("--repeat", type=int, default=3, help="timed passes after the warm-up pass")
+    p.add_argument("--repeat", type=int, default=3, help="timed (warm) passes after the first pass")
     p.add_argument("--json", help="write the report as JSON to this file (- for stdout)")
     p.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=_bench)

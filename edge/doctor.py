@@ -5,19 +5,11 @@ import os
 import platform
 import socket
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
+from .checks import Check
 from .config import Settings, load_settings
 from .errors import EdgeError
-
-
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    hint: str = ""
 
 
 def _writable(p: Path) -> tuple[bool, str]:
@@ -53,7 +45,7 @@ def run_checks(settings: Settings | None = None, config: Path | None = None) -> 
         problems.append(f"profiles that run here: {', '.join(runnable_profiles()) or 'none'}")
     checks.append(Check("profile", not problems, f"{prof.name} ({prof.engine.key}, {prof.model_kind()} models)",
                         "; ".join(problems)))
-    checks.extend(Check(c.name, c.ok, c.detail, c.hint) for c in prof.plugin.health(prof.engine))
+    checks.extend(prof.plugin.health(prof.engine))
     checks.extend(model_checks(settings, prof))
     for w in prof.warnings():
         checks.append(Check("profile option", True, f"warning: {w}"))

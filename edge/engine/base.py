@@ -9,12 +9,12 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
-from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..checks import Check
 from ..errors import EngineError
 from ..models import BuiltModels
 
@@ -34,16 +34,6 @@ class EngineOptions(BaseModel):
 
     key: str = Field(description="which engine plugin runs the models")
     threads: int | None = Field(None, ge=1, le=64, description="CPU threads for one model call (unset: the engine's own default)")
-
-
-@dataclass(frozen=True)
-class EngineCheck:
-    """One line of `edge-ocr doctor`."""
-
-    name: str
-    ok: bool
-    detail: str
-    hint: str = ""
 
 
 class EnginePlugin:
@@ -113,15 +103,15 @@ class EnginePlugin:
                                    "(`edge-ocr profiles list` shows which run here)") from None
 
     @classmethod
-    def health(cls, options: EngineOptions) -> list[EngineCheck]:
+    def health(cls, options: EngineOptions) -> list[Check]:
         """Doctor's checks: the library imports (and whatever else the engine needs)."""
         try:
             cls.library()
         except EngineError as e:
-            return [EngineCheck("engine", False, f"{cls.label}: {e.message}", cls.install)]
+            return [Check("engine", False, f"{cls.label}: {e.message}", cls.install)]
         except Exception as e:  # a broken native library raises more than ImportError
-            return [EngineCheck("engine", False, f"{cls.label}: cannot import {cls.module}: {e}", cls.install)]
-        return [EngineCheck("engine", True, f"{cls.label} {cls.version() or ''} imports ({cls.module})".replace("  ", " "))]
+            return [Check("engine", False, f"{cls.label}: cannot import {cls.module}: {e}", cls.install)]
+        return [Check("engine", True, f"{cls.label} {cls.version() or ''} imports ({cls.module})".replace("  ", " "))]
 
     # -- with the library --------------------------------------------------------------------------------
     def load(self, models: BuiltModels, model_key: str) -> Predictor:

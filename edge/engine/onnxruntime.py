@@ -2,7 +2,6 @@
 verified against; the portable engine on x86 and on ARM boards without a faster one."""
 from __future__ import annotations
 
-import logging
 from typing import Literal
 
 import numpy as np
@@ -10,8 +9,6 @@ import numpy as np
 from ..errors import EngineError
 from ..models import BuiltModels
 from .base import EngineOptions, EnginePlugin
-
-log = logging.getLogger(__name__)
 
 
 class OnnxRuntimeOptions(EngineOptions):

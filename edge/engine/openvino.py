@@ -6,7 +6,6 @@ on one compiled model per network.
 """
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Literal
@@ -18,15 +17,13 @@ from ..errors import EngineError
 from ..models import BuiltModels
 from .base import EngineOptions, EnginePlugin
 
-log = logging.getLogger(__name__)
-
 
 class OpenVINOOptions(EngineOptions):
     key: Literal["openvino"] = "openvino"
     device: Literal["CPU"] = Field("CPU", description="OpenVINO device; only the CPU plugin is tested")
     performance_hint: Literal["LATENCY", "THROUGHPUT"] = Field(
         "LATENCY", description="LATENCY: one page at a time as fast as possible; THROUGHPUT: parallel streams")
-    precision: Literal["f32", "bf16", "f16"] = Field(
+    precision: Literal["f32", "bf16"] = Field(
         "f32", description="inference precision; anything but f32 is lossy (measure it with `models verify`)")
     cache_dir: str | None = Field(None, description="OpenVINO model cache: later starts skip compilation")
 

@@ -21,9 +21,10 @@ from typing import Callable, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..checks import Check
 from ..errors import EngineError, ModelError
 from ..models import BuiltModels
-from .base import EngineCheck, EngineOptions, EnginePlugin
+from .base import EngineOptions, EnginePlugin
 
 log = logging.getLogger(__name__)
 X86 = ("x86_64", "amd64", "i686")
@@ -281,9 +282,9 @@ class PaddleLiteEngine(EnginePlugin):
         return list(options.nnadapter.device_nodes)
 
     @classmethod
-    def health(cls, options: PaddleLiteOptions) -> list[EngineCheck]:
+    def health(cls, options: PaddleLiteOptions) -> list[Check]:
         checks = super().health(options)
-        checks.append(EngineCheck("numpy", _numpy_major() < 2, metadata.version("numpy"),
+        checks.append(Check("numpy", _numpy_major() < 2, metadata.version("numpy"),
                                   "Paddle Lite 2.13 needs numpy<2: pip install 'numpy<2'"))
         return checks
 
