@@ -91,6 +91,9 @@ class LimitsConfig(_Section):
     queue_size: int = Field(100, gt=0, description="queued jobs before the scan folder stops taking new files")
     job_timeout_seconds: float = Field(600, gt=0, description="a job running longer counts as a stuck worker "
                                                               "(systemd watchdog pings stop)")
+    crash_retries: int = Field(2, ge=0, le=100, description=(
+        "times a job that was running when the service died (a crash, an out-of-memory kill) is run again; then it "
+        "fails with an error result and its input is kept, so one poison input cannot stop the service for good"))
 
 
 class HttpConfig(_Section):

@@ -45,7 +45,8 @@ class Daemon:
             journal=self.journal, ocr=self.ocr, device_id=settings.device_id, result_topic=result_topic,
             results_dir=Path(settings.results.dir), done_dir=Path(f.done_dir),
             failed_dir=Path(f.failed_dir), delete_done=f.delete_done, save_images=settings.results.save_images,
-            qos=settings.mqtt.qos, on_finished=waiter.finish if waiter else None))
+            qos=settings.mqtt.qos, crash_retries=settings.limits.crash_retries,
+            on_finished=waiter.finish if waiter else None))
         if waiter:
             self.http = HttpServer(settings, self.journal, waiter)
         self.mqtt = None
@@ -72,8 +73,7 @@ class Daemon:
         n = self.journal.recover()
         if n:
             log.info("resuming %d job(s) interrupted by the last stop", n)
-        for job_id, state, spec in self.journal.unsettled_folder_jobs():
-            self.worker.settle(job_id, state, spec)
+        self.worker.settle_pending()
         pruned = self.journal.prune(PRUNE_AFTER_SECONDS)
         if pruned:
             log.info("forgot %d finished job(s) older than %d days", pruned, PRUNE_AFTER_SECONDS // 86400)
@@ -102,6 +102,7 @@ class Daemon:
                 try:
                     self.folder.poll()
                     if time.monotonic() >= next_rescan:
+                        self.worker.settle_pending()  # originals that could not be moved before
                         self.folder.rescan()
                         next_rescan = time.monotonic() + self.s.folder.rescan_seconds
                 except Exception:  # a file system surprise must not stop the service; the next pass retries

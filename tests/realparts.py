@@ -140,6 +140,51 @@ def drop(folder: Path, name: str, data: bytes) -> Path:
     return p
 
 
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+class MemoryCage:
+    """A memory cgroup with a hard limit: a process in it that takes more is killed by the kernel's OOM killer, a real
+    crash as a board with too little memory would see it. cgroup v2 (memory.max) or v1 (memory.limit_in_bytes)."""
+
+    def __init__(self, name: str, limit_mb: int):
+        self.dir = None
+        v2, v1 = Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/memory")
+        if "memory" in _read(v2 / "cgroup.controllers").split():
+            root, limit_file = v2, "memory.max"
+        elif (v1 / "memory.limit_in_bytes").exists():
+            root, limit_file = v1, "memory.limit_in_bytes"
+        else:
+            return
+        try:
+            (root / name).mkdir(exist_ok=True)
+            (root / name / limit_file).write_text(str(limit_mb * 2**20))
+        except OSError:
+            return
+        self.dir = root / name
+
+    @property
+    def available(self) -> bool:
+        return self.dir is not None
+
+    def enter(self) -> None:
+        """preexec_fn: the child joins the cage before it execs."""
+        (self.dir / "cgroup.procs").write_text(str(os.getpid()))
+
+    def remove(self) -> None:
+        if self.dir:
+            for _ in range(50):
+                try:
+                    self.dir.rmdir()
+                    return
+                except OSError:
+                    time.sleep(0.1)
+
+
 class Daemon:
     """`edge-ocr run` as a real subprocess with its own config file and working folder."""
 
@@ -168,10 +213,11 @@ class Daemon:
         self.config.write_text(_toml(cfg))
         self.proc: subprocess.Popen | None = None
 
-    def start(self, wait_ready: bool = True) -> "Daemon":
+    def start(self, wait_ready: bool = True, cage: MemoryCage | None = None) -> "Daemon":
         self._logf = open(self.log, "a")
         self.proc = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(self.config)],
-                                     stdout=self._logf, stderr=subprocess.STDOUT, cwd=self.dir)
+                                     stdout=self._logf, stderr=subprocess.STDOUT, cwd=self.dir,
+                                     preexec_fn=cage.enter if cage else None)
         if wait_ready:
             end = time.time() + 120
             while "ready:" not in self.log.read_text():

@@ -174,8 +174,12 @@ class FolderSource:
             # Only once the worker has moved that job's original is a file here a new copy of it; before that it is
             # the original itself, and moving it is the worker's business.
             if job and job["settled"]:
-                log.info("%s was processed before (job %s, same content): not run again, moved out", rel, job_id)
-                move_original(spec, job_id, job["state"], self.cfg.done_dir, self.cfg.failed_dir, self.cfg.delete_done)
+                try:
+                    move_original(spec, job_id, job["state"], self.cfg.done_dir, self.cfg.failed_dir,
+                                  self.cfg.delete_done)
+                    log.info("%s was processed before (job %s, same content): not run again, moved out", rel, job_id)
+                except OSError as e:
+                    self._refuse(path, f"processed before (job {job_id}) but it cannot be moved out: {e.strerror or e}")
             return False
         log.info("queued %s as job %s", rel, job_id)
         return True

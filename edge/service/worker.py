@@ -72,6 +72,7 @@ class WorkerContext:
     delete_done: bool = False
     save_images: bool = False
     qos: int = 1
+    crash_retries: int = 2  # runs of a job that stopped the service, after the first, before it is failed
     on_finished: Callable[[str, dict], None] | None = None  # HTTP waits on this
 
 
@@ -82,6 +83,7 @@ class Worker:
         self.last_beat = time.monotonic()  # the systemd watchdog pings only while this moves
         self.current: str | None = None
         self.job_started = 0.0
+        self._settle_warned: set[tuple[str, int | None]] = set()
 
     def alive(self, job_timeout: float) -> bool:
         now = time.monotonic()
@@ -123,6 +125,15 @@ class Worker:
         log_id = spec.get("log_id") or protocol.new_log_id()
         pages, timings, kind = [], {}, spec.get("kind")
         try:
+            crashes = job.attempts - 1  # every earlier claim of this job ended with the service dying
+            if crashes > ctx.crash_retries:
+                log.error("job %s stopped the service %d times; failing it without another run", job.id, crashes)
+                raise protocol.RequestError(protocol.INTERNAL, (
+                    f"processing this input stopped the service {crashes} times (a crash or an out-of-memory kill), "
+                    "so it was not run again; the input is kept. Try a smaller or lower-resolution page, or raise "
+                    "the device's memory limit"))
+            if crashes:
+                log.warning("job %s: run %d; the service stopped during its last run", job.id, job.attempts)
             if job.deadline is not None and time.time() > job.deadline:
                 raise protocol.RequestError(protocol.EXPIRED, "request expired (MQTT message expiry) before it could "
                                                               "be processed; not run")
@@ -196,11 +207,27 @@ class Worker:
         if job.source == "folder":
             self.settle(job.id, state, job.spec)
 
-    def settle(self, job_id: str, state: str, spec: dict) -> None:
-        """Moves the original out of the scan folder; safe to repeat after a crash."""
+    def settle(self, job_id: str, state: str, spec: dict) -> bool:
+        """Moves the original out of the scan folder; safe to repeat after a crash. A file that cannot be moved
+        (permissions, an immutable file, a read-only mount) stays unsettled and is tried again later: its result is
+        stored, so the job is done either way."""
         ctx = self.ctx
-        move_original(spec, job_id, state, ctx.done_dir, ctx.failed_dir, ctx.delete_done)
+        try:
+            move_original(spec, job_id, state, ctx.done_dir, ctx.failed_dir, ctx.delete_done)
+        except OSError as e:
+            key = (job_id, e.errno)
+            if key not in self._settle_warned:
+                self._settle_warned.add(key)
+                log.error("job %s: cannot move %r out of the scan folder (%s); its result is stored. Give the service "
+                          "write access to the file and to %s; it is moved by itself once that works",
+                          job_id, spec["relpath"], e.strerror or e, ctx.done_dir if state == "done" else ctx.failed_dir)
+            return False
         ctx.journal.mark_settled(job_id)
+        return True
+
+    def settle_pending(self) -> int:
+        """Settles the finished folder jobs whose originals are still in the folder; returns how many remain."""
+        return sum(not self.settle(job_id, state, spec) for job_id, state, spec in self.ctx.journal.unsettled_folder_jobs())
 
 
 def move_original(spec: dict, job_id: str, state: str, done_dir: Path, failed_dir: Path, delete_done: bool) -> None:
