@@ -68,6 +68,9 @@ class MqttConfig(_Section):
     keepalive: int = Field(30, ge=5, le=3600, description="seconds")
     stats_seconds: float = Field(60.0, gt=0, description="interval of <prefix>/stats")
     reconnect_max_seconds: float = Field(30.0, gt=0, description="longest back-off between reconnects")
+    max_publish_attempts: int = Field(5, ge=1, le=1000, description=(
+        "publishes of one result that end in a lost connection before it is moved to the journal's dead_letters "
+        "table (a message the broker refuses must not block the ones behind it)"))
 
 
 class OcrConfig(_Section):

@@ -38,7 +38,7 @@ def mosquitto_binary() -> str:
 class Broker:
     """mosquitto with persistence, so persistent sessions and queued QoS 1 messages survive a restart."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, extra: str = ""):
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -49,7 +49,7 @@ class Broker:
         # started as root, mosquitto drops to user "mosquitto" and could not write its persistence file here
         conf.write_text(f"user {getpass.getuser()}\nlistener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
                         f"persistence_location {self.dir}/\nmax_queued_messages 10000\n"
-                        f"message_size_limit 0\nlog_dest file {self.dir}/mosquitto.log\n")
+                        f"message_size_limit 0\nlog_dest file {self.dir}/mosquitto.log\n{extra}")
         self.conf = conf
 
     def start(self) -> "Broker":

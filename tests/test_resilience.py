@@ -1,14 +1,16 @@
 """Nothing stops the service for good: inputs that crash it, requests that poison the broker connection, faults of
 the disk and the file system. Real daemon, real broker, real crashes."""
+import base64
 import json
 import os
 import time
+import uuid
 
 import cv2
 import numpy as np
 import pytest
 
-from realparts import Daemon, MemoryCage, drop, scan_image
+from realparts import Broker, Daemon, MemoryCage, Subscriber, drop, scan_image
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -92,3 +94,68 @@ def test_an_unmovable_scan_file_does_not_stop_the_service_and_is_moved_once_it_c
             _immutable(stuck, False)
         if d.proc and d.proc.poll() is None:
             d.kill9()
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Broker(tmp_path / "broker", extra="max_packet_size 20000\n").start()
+    yield b
+    b.stop()
+
+
+def _request(data: bytes, **fields) -> bytes:
+    return json.dumps({"file": base64.b64encode(data).decode(), **fields}).encode()
+
+
+def test_requests_that_would_poison_the_broker_connection_are_refused_at_intake(broker, tmp_path):
+    """A NUL or a wildcard in a reply topic makes the broker drop the connection on every retry; an id that is not
+    UTF-8 cannot be journaled. Each is answered with an error on the result topic, and later requests flow."""
+    sub = Subscriber(broker.port, "edge-ocr/test/#", f"t-{uuid.uuid4().hex[:8]}")
+    d = Daemon(tmp_path / "box", broker.port, folder={"enabled": False}).start()
+    sub.wait(lambda: sub.on("edge-ocr/test/available"), 20, "online")
+    req, img = "edge-ocr/test/request", scan_image("OK")
+    sub.publish(req, _request(img, id="nul", replyTopic="a\u0000b"))
+    sub.publish(req, _request(img, id="wild", replyTopic="replies/+/x"))
+    sub.publish(req, _request(img, id="sys", replyTopic="$SYS/x"))
+    sub.publish(req, _request(img, id="surrogate-topic", replyTopic="\ud800"))
+    sub.publish(req, _request(img, id="\ud800"))
+    sub.publish(req, _request(img, id="good", replyTopic="replies/good"))
+    sub.wait(lambda: len(sub.json_on("edge-ocr/test/result")) >= 6, 60, "6 answers")
+    by_id = {a["id"]: a for a in sub.json_on("edge-ocr/test/result")}
+    assert "NUL" in by_id["nul"]["errorMsg"] and by_id["nul"]["errorCode"] == 422
+    assert "wildcard" in by_id["wild"]["errorMsg"]  # (a broker refuses a wildcard MQTT 5 Response Topic itself)
+    assert "broker's" in by_id["sys"]["errorMsg"]
+    assert "replyTopic: not valid UTF-8" in by_id["surrogate-topic"]["errorMsg"]
+    no_id = [a for a in sub.json_on("edge-ocr/test/result") if a["errorMsg"].startswith("id: not valid UTF-8")]
+    assert len(no_id) == 1 and no_id[0]["id"] == no_id[0]["jobId"]  # answered, keyed by content, not by the bad id
+    assert by_id["good"]["errorCode"] == 0
+    sub.wait(lambda: sub.on("edge-ocr/test/stats") and sub.json_on("edge-ocr/test/stats")[-1]["outbox"] == 0, 20,
+             "empty outbox")
+    assert "disconnected from the broker" not in d.log.read_text()
+    assert d.terminate() == 0
+    sub.close()
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_a_result_the_broker_refuses_goes_to_the_dead_letters_and_later_results_flow(broker, tmp_path, protocol):
+    """The broker takes packets up to 20,000 bytes; a visualised result is larger. MQTT 5 announces the limit, so
+    the result is dead-lettered at once and a 413 answer goes out in its place; over MQTT 3.1.1 the broker drops
+    the connection on each try, and after mqtt.max_publish_attempts the result is dead-lettered. Either way the
+    next result is delivered and stats count the dead letter."""
+    sub = Subscriber(broker.port, "edge-ocr/test/#", f"t-{uuid.uuid4().hex[:8]}")
+    d = Daemon(tmp_path / "box", broker.port, folder={"enabled": False},
+               mqtt={"protocol": protocol, "max_publish_attempts": 3}).start()
+    sub.wait(lambda: sub.on("edge-ocr/test/available"), 20, "online")
+    sub.publish("edge-ocr/test/request", _request(scan_image("BIG RESULT", 900, 600), id="big", visualize=True))
+    sub.publish("edge-ocr/test/request", _request(scan_image("SMALL"), id="small"))
+    sub.wait(lambda: any(a["id"] == "small" for a in sub.json_on("edge-ocr/test/result")), 120, "the small result")
+    by_id = {a["id"]: a for a in sub.json_on("edge-ocr/test/result")}
+    assert by_id["small"]["errorCode"] == 0
+    if protocol == "5":
+        assert by_id["big"]["errorCode"] == 413 and "maximum packet size" in by_id["big"]["errorMsg"]
+    else:
+        assert "big" not in by_id
+        assert d.log.read_text().count("disconnected from the broker") >= 3
+    sub.wait(lambda: sub.json_on("edge-ocr/test/stats")[-1]["dead_letters"] == 1, 20, "a dead letter in stats")
+    assert d.terminate() == 0
+    sub.close()

@@ -37,7 +37,18 @@ CREATE TABLE IF NOT EXISTS outbox (
     payload BLOB NOT NULL,
     qos INTEGER NOT NULL,
     properties TEXT,                   -- JSON: correlation data (base64), user properties
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0 -- publishes not acknowledged; a poison message is moved to dead_letters
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq INTEGER PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    qos INTEGER NOT NULL,
+    properties TEXT,
+    created REAL NOT NULL,
+    reason TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS quota (day TEXT PRIMARY KEY, pages INTEGER NOT NULL);
 """
@@ -64,6 +75,7 @@ class OutMessage:
     properties: dict | None = None
     seq: int | None = None
     job_id: str | None = None
+    attempts: int = 0
 
 
 class Journal:
@@ -78,6 +90,9 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # a committed job survives a power cut
             self._db.executescript(SCHEMA)
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}
+            if "attempts" not in columns:  # a journal written by an older version
+                self._db.execute("ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         with self._lock:
@@ -182,8 +197,10 @@ class Journal:
         with self._lock:
             rows = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
             out = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+            dead = self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
         c = {"queued": 0, "running": 0, "done": 0, "failed": 0, **dict(rows)}
         c["outbox"] = out
+        c["dead_letters"] = dead
         return c
 
     def prune(self, older_than_seconds: float) -> int:
@@ -196,11 +213,31 @@ class Journal:
     # -- outbox ---------------------------------------------------------------------------------------------------
     def pending(self, exclude: set[int], limit: int = 100) -> list[OutMessage]:
         with self._lock:
-            rows = self._db.execute("SELECT seq, job_id, topic, payload, qos, properties FROM outbox ORDER BY seq LIMIT ?",
-                                    (limit + len(exclude),)).fetchall()
-        out = [OutMessage(r[2], bytes(r[3]), r[4], json.loads(r[5]) if r[5] else None, r[0], r[1])
+            rows = self._db.execute("SELECT seq, job_id, topic, payload, qos, properties, attempts FROM outbox "
+                                    "ORDER BY seq LIMIT ?", (limit + len(exclude),)).fetchall()
+        out = [OutMessage(r[2], bytes(r[3]), r[4], json.loads(r[5]) if r[5] else None, r[0], r[1], r[6])
                for r in rows if r[0] not in exclude]
         return out[:limit]
+
+    def publishing(self, seq: int) -> None:
+        """Counts a publish of an outbox row; a row that keeps coming back unacknowledged is a poison message."""
+        with self._tx() as db:
+            db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?", (seq,))
+
+    def dead_letter(self, m: OutMessage, reason: str, replacement: OutMessage | None = None) -> None:
+        """Moves an outbox row the broker will not take to dead_letters (kept for inspection), with an optional
+        smaller message in its place, in one transaction."""
+        now = time.time()
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO dead_letters (seq, job_id, topic, payload, qos, properties, created, reason) "
+                       "SELECT seq, job_id, topic, payload, qos, properties, ?, ? FROM outbox WHERE seq = ?",
+                       (now, reason, m.seq))
+            db.execute("DELETE FROM outbox WHERE seq = ?", (m.seq,))
+            if replacement:
+                db.execute("INSERT INTO outbox (job_id, topic, payload, qos, properties, created) VALUES (?, ?, ?, ?, ?, ?)",
+                           (m.job_id, replacement.topic, replacement.payload, replacement.qos,
+                            json.dumps(replacement.properties) if replacement.properties else None, now))
+            self._changed.notify_all()
 
     def delivered(self, seq: int) -> None:
         with self._tx() as db:

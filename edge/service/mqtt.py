@@ -18,12 +18,36 @@ from paho.mqtt.properties import Properties
 
 from ..config import Settings
 from . import protocol
-from .journal import Journal
+from .journal import Journal, OutMessage
 from .worker import Stats
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY = 7 * 24 * 3600  # the broker keeps our subscription and queued requests this long while we are away
 ID_NEAR_START = re.compile(rb'"id"\s*:\s*"([^"\\]{1,200})"')
+PACKET_OVERHEAD = 512  # fixed header, topic length, properties (correlation data, user properties)
+
+
+def _too_large_answer(m: OutMessage, reason: str) -> OutMessage | None:
+    """The error answer sent in place of a result the broker cannot take (its id, job id and source kept)."""
+    try:
+        original = json.loads(m.payload)
+    except ValueError:
+        return None
+    keep = ("id", "jobId", "source", "deviceId", "profile")
+    answer = {**protocol.failure(original.get("logId") or protocol.new_log_id(), protocol.TOO_LARGE,
+                                 f"the result is too large for the broker: {reason}; ask without visualize, or raise "
+                                 "the broker's max_packet_size"),
+              **{k: original[k] for k in keep if k in original}}
+    return OutMessage(m.topic, json.dumps(answer, ensure_ascii=False).encode("utf-8"), m.qos, m.properties)
+
+
+def _text_or_none(value: str) -> str | None:
+    """An id to echo and key on, if it is text a journal and a JSON answer can hold."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return None
 
 
 class MqttService:
@@ -40,6 +64,7 @@ class MqttService:
         self._inflight_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._max_packet: int | None = None  # the broker's Maximum Packet Size (MQTT 5 CONNACK)
         self.client = self._make_client()
 
     @property
@@ -103,6 +128,10 @@ class MqttService:
             log.error("broker %s:%d refused the connection: %s", self.cfg.host, self.cfg.port, reason_code)
             return
         log.info("connected to %s:%d as %s", self.cfg.host, self.cfg.port, self.s.client_id)
+        self._max_packet = getattr(properties, "MaximumPacketSize", None) if properties else None
+        # The outbox is the one resend mechanism: paho would otherwise republish its own unacknowledged copies first,
+        # and one the broker refuses would drop every new connection before the outbox could set it aside.
+        client.drop_out_messages()
         client.publish(f"{self.prefix}/available", "online", qos=1, retain=True)
         topic = self.request_topic
         if self.cfg.shared_group:
@@ -130,28 +159,31 @@ class MqttService:
     def _record(self, msg: mqtt.MQTTMessage) -> None:
         now = time.time()
         props = getattr(msg, "properties", None)
-        reply = getattr(props, "ResponseTopic", None) if props else None
         correlation = getattr(props, "CorrelationData", None) if props else None
         expiry = getattr(props, "MessageExpiryInterval", None) if props else None
-        spec: dict = {"reply_topic": reply, "log_id": protocol.new_log_id(),
+        spec: dict = {"reply_topic": None, "log_id": protocol.new_log_id(),
                       "correlation_b64": base64.b64encode(correlation).decode() if correlation else None,
                       "source": {"type": "mqtt", "topic": msg.topic}}
         payload = msg.payload
         request_id = None
         try:
+            reply = getattr(props, "ResponseTopic", None) if props else None
+            if reply is not None:
+                spec["reply_topic"] = protocol.publish_topic(reply, "Response Topic")
             if len(payload) > self.s.limits.max_payload_bytes:
                 m = ID_NEAR_START.search(payload[:4096])  # echo the id without parsing megabytes
-                request_id = m.group(1).decode("utf-8", "replace") if m else None
+                request_id = _text_or_none(m.group(1).decode("utf-8", "replace")) if m else None
                 raise protocol.RequestError(protocol.TOO_LARGE, f"request of {len(payload)} bytes is over the limit "
                                                                 f"of {self.s.limits.max_payload_bytes}")
             try:
                 data = json.loads(payload)
-            except (UnicodeDecodeError, ValueError) as e:
+            except (UnicodeDecodeError, ValueError, RecursionError) as e:
                 raise protocol.RequestError(protocol.BAD_REQUEST, f"the request is not JSON ({e})") from None
             if isinstance(data, dict) and isinstance(data.get("id"), str):
-                request_id = data["id"]  # echoed even when the rest of the request is bad
-            if isinstance(data, dict) and isinstance(data.get("replyTopic"), str) and not reply:
-                spec["reply_topic"] = data["replyTopic"]
+                request_id = _text_or_none(data["id"])  # echoed even when the rest of the request is bad
+                protocol.utf8_text(data["id"], "id")
+            if isinstance(data, dict) and isinstance(data.get("replyTopic"), str) and reply is None:
+                spec["reply_topic"] = protocol.publish_topic(data["replyTopic"], "replyTopic")
             req = protocol.parse_request(data, protocol.MqttRequest)
             body, kind = protocol.decode_file(req)
             spec.update(options=req.options(), kind=kind, visualize=bool(req.visualize), log_id=req.logId or spec["log_id"],
@@ -163,8 +195,6 @@ class MqttService:
             log.exception("unexpected error reading a request")
             spec["error"] = {"code": protocol.INTERNAL, "message": f"internal error reading the request: {e}"}
             body = None
-        if spec["reply_topic"] and any(c in spec["reply_topic"] for c in "+#"):
-            spec["reply_topic"] = None  # a wildcard cannot be published to
         spec["request_id"] = request_id
         key = f"mqtt:{request_id}" if request_id else f"mqtt:sha256:{hashlib.sha256(payload).hexdigest()}"
         deadline = now + expiry if expiry else None
@@ -194,7 +224,15 @@ class MqttService:
                 continue
             with self._inflight_lock:
                 busy = set(self._inflight.values())
-            for m in self.journal.pending(exclude=busy, limit=max(1, 20 - len(busy))):
+            pending = self.journal.pending(exclude=busy, limit=max(1, 20 - len(busy)))
+            if any(m.attempts for m in pending):
+                # Messages that were in flight when a connection died go one at a time until they are through, so
+                # only the one the broker refuses collects attempts, not the innocent ones sent beside it.
+                pending = [] if busy else pending[:1]
+            for m in pending:
+                if self._refused(m):
+                    continue
+                self.journal.publishing(m.seq)
                 info = self.client.publish(m.topic, m.payload, qos=m.qos, properties=self._props(m.properties))
                 if info.rc != mqtt.MQTT_ERR_SUCCESS:
                     break  # not connected after all; the row stays in the outbox
@@ -209,6 +247,23 @@ class MqttService:
                 next_stats = time.monotonic() + self.cfg.stats_seconds
                 self.client.publish(f"{self.prefix}/stats", json.dumps(self.stats.snapshot(self.journal)), qos=0)
             self.journal.wait_for_outbox(0.2)
+
+    def _refused(self, m: OutMessage) -> bool:
+        """Moves a message the broker will not take to the dead letters (counted in stats): one the broker dropped
+        the connection on max_publish_attempts times, or one larger than its Maximum Packet Size, which is
+        answered with a small error result instead."""
+        reason, replacement = None, None
+        if m.attempts >= self.cfg.max_publish_attempts:
+            reason = (f"published {m.attempts} times, the connection was lost each time before the broker "
+                      "acknowledged it")
+        elif self._max_packet and len(m.payload) + len(m.topic.encode()) + PACKET_OVERHEAD > self._max_packet:
+            reason = f"{len(m.payload)} bytes is over the broker's maximum packet size of {self._max_packet}"
+            replacement = _too_large_answer(m, reason)
+        if reason is None:
+            return False
+        log.error("result for job %s on %s moved to the dead letters: %s", m.job_id, m.topic, reason)
+        self.journal.dead_letter(m, reason, replacement)
+        return True
 
     def _props(self, spec: dict | None) -> Properties | None:
         if not self.v5 or not spec:

@@ -101,6 +101,36 @@ def file_kind(data: bytes, file_type: int | None) -> str:
     return kind
 
 
+MAX_TOPIC_BYTES = 65535  # MQTT: a topic is a UTF-8 string with a 16-bit length
+
+
+def utf8_text(value: str, what: str) -> str:
+    """value, if it is text MQTT and JSON can carry (no lone surrogates such as a JSON "\\ud800" escape)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestError(UNPROCESSABLE, f"{what}: not valid UTF-8 text") from None
+    return value
+
+
+def publish_topic(topic: str, what: str) -> str:
+    """A topic this service may publish to, by MQTT's rules; otherwise a RequestError naming the rule broken.
+    A topic the broker would refuse (NUL, a wildcard) makes it drop the connection on every retry."""
+    utf8_text(topic, what)
+    if not topic:
+        raise RequestError(UNPROCESSABLE, f"{what}: empty")
+    if "\0" in topic:
+        raise RequestError(UNPROCESSABLE, f"{what}: contains a NUL character")
+    if "+" in topic or "#" in topic:
+        raise RequestError(UNPROCESSABLE, f"{what}: {topic!r} has a wildcard (+ or #); results are published to "
+                                          "one concrete topic")
+    if topic.startswith("$"):
+        raise RequestError(UNPROCESSABLE, f"{what}: topics starting with $ are the broker's")
+    if len(topic.encode("utf-8")) > MAX_TOPIC_BYTES:
+        raise RequestError(UNPROCESSABLE, f"{what}: longer than MQTT's {MAX_TOPIC_BYTES} bytes")
+    return topic
+
+
 def new_log_id() -> str:
     return str(uuid.uuid4())
 

@@ -38,7 +38,8 @@ class Stats:
         lat = sorted(self.latencies)
         counts = journal.counts()
         return {"uptime_seconds": round(time.time() - self.started, 1), "queue_depth": counts["queued"],
-                "running": counts["running"], "outbox": counts["outbox"], "jobs_done": self.done,
+                "running": counts["running"], "outbox": counts["outbox"], "dead_letters": counts["dead_letters"],
+                "jobs_done": self.done,
                 "jobs_failed": self.failed,
                 "latency_seconds": {"mean": round(statistics.fmean(lat), 3) if lat else None,
                                     "p50": round(lat[len(lat) // 2], 3) if lat else None,
