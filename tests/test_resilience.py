@@ -159,3 +159,31 @@ def test_a_result_the_broker_refuses_goes_to_the_dead_letters_and_later_results_
     sub.wait(lambda: sub.json_on("edge-ocr/test/stats")[-1]["dead_letters"] == 1, 20, "a dead letter in stats")
     assert d.terminate() == 0
     sub.close()
+
+
+def test_file_names_that_are_not_utf8_or_hold_a_newline_are_served_and_logged_safely(tmp_path):
+    """b"bad-\\xff\\xfe-name.jpg" used to make SQLite raise on every poll while the next file waited for ever; a newline
+    in a name forged a log line."""
+    d = Daemon(tmp_path / "d")
+    d.scan.mkdir(parents=True)
+    bad = d.scan / os.fsdecode(b"bad-\xff\xfe-name.jpg")
+    bad.write_bytes(scan_image("BYTES"))
+    (d.scan / "two\nlines.jpg").write_bytes(scan_image("NEWLINE"))
+    drop(d.scan, "good.jpg", scan_image("GOOD"))
+    d.start()
+    try:
+        files = d.wait_results(3, 60)
+        sources = sorted(json.loads(p.read_text())["source"]["path"] for p in files)
+        assert sources == ["bad-\\xff\\xfe-name.jpg", "good.jpg", "two\\nlines.jpg"]
+        assert all(json.loads(p.read_text())["errorCode"] == 0 for p in files)
+        end = time.time() + 20
+        while (bad.exists() or (d.scan / "good.jpg").exists()) and time.time() < end:
+            time.sleep(0.2)
+        assert (d.done / bad.name).exists() and (d.done / "two\nlines.jpg").exists()
+        log = d.log.read_text(errors="replace")
+        assert "Traceback" not in log and "Logging error" not in log
+        assert not [line for line in log.splitlines() if line.startswith("lines.jpg")]  # no forged line
+        assert d.terminate() == 0
+    finally:
+        if d.proc and d.proc.poll() is None:
+            d.kill9()

@@ -95,7 +95,7 @@ class FolderSource:
     def _refuse(self, path: Path, why: str) -> None:
         if path not in self._warned:
             self._warned.add(path)
-            log.warning("refusing %s: %s", path, why)
+            log.warning("refusing %s: %s", display_name(path), why)
 
     # -- admission ----------------------------------------------------------------------------------------------
     def poll(self) -> int:
@@ -107,13 +107,14 @@ class FolderSource:
         for path, cand in items:
             if self.journal.counts()["queued"] >= self.queue_size:
                 break  # the file waits in the folder; it is not lost
-            verdict = self._check(path, cand, now)
-            if verdict == "gone":
-                with self._lock:
-                    self._candidates.pop(path, None)
-            elif verdict == "ready":
-                if self._admit(path):
+            try:
+                verdict = self._check(path, cand, now)
+                if verdict == "ready" and self._admit(path):
                     added += 1
+            except Exception as e:  # one file's surprise must not keep the files behind it waiting
+                log.exception("cannot take %s (%s); the next rescan tries it again", display_name(path), e)
+                verdict = "gone"
+            if verdict in ("gone", "ready"):
                 with self._lock:
                     self._candidates.pop(path, None)
         return added
@@ -141,7 +142,8 @@ class FolderSource:
         if problem and cand.failures < self.cfg.decode_retries:
             cand.failures += 1  # a scanner may still be writing: try again after another settle period
             cand.next_try = now + max(self.cfg.settle_seconds, 0.5) * cand.failures
-            log.info("%s does not decode yet (%s); retry %d/%d", path, problem, cand.failures, self.cfg.decode_retries)
+            log.info("%s does not decode yet (%s); retry %d/%d", display_name(path), problem, cand.failures,
+                     self.cfg.decode_retries)
             return "wait"
         return "ready"  # a file that never decodes still becomes a job: it fails and moves to failed/
 
@@ -164,9 +166,10 @@ class FolderSource:
         except OSError:
             return False
         rel = path.relative_to(self.root)
-        key = f"folder:{rel.as_posix()}:{digest}"
-        spec = {"path": str(path), "relpath": rel.as_posix(), "sha256": digest,
-                "source": {"type": "folder", "path": rel.as_posix(), "subfolder": rel.parent.as_posix()
+        name = display_name(rel)
+        key = f"folder:{name}:{digest}"
+        spec = {"path": str(path), "relpath": rel.as_posix(), "name": name, "sha256": digest,
+                "source": {"type": "folder", "path": name, "subfolder": display_name(rel.parent)
                            if rel.parent != Path(".") else None}}
         job_id, new = self.journal.add(key, "folder", spec)
         if not new:
@@ -177,11 +180,11 @@ class FolderSource:
                 try:
                     move_original(spec, job_id, job["state"], self.cfg.done_dir, self.cfg.failed_dir,
                                   self.cfg.delete_done)
-                    log.info("%s was processed before (job %s, same content): not run again, moved out", rel, job_id)
+                    log.info("%s was processed before (job %s, same content): not run again, moved out", name, job_id)
                 except OSError as e:
                     self._refuse(path, f"processed before (job {job_id}) but it cannot be moved out: {e.strerror or e}")
             return False
-        log.info("queued %s as job %s", rel, job_id)
+        log.info("queued %s as job %s", name, job_id)
         return True
 
 
@@ -197,6 +200,13 @@ class _Events(FileSystemEventHandler):
         for p in (event.src_path, getattr(event, "dest_path", "")):
             if p:
                 self.source.notice(Path(os.fsdecode(p)))
+
+
+def display_name(path: Path) -> str:
+    """A file name as text for logs and JSON: bytes that are not UTF-8 as \\xNN, control characters (a newline that
+    would forge a log line) escaped. The file itself keeps its name."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _inside(path: Path, root: Path) -> bool:

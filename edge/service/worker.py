@@ -141,7 +141,7 @@ class Worker:
             if "error" in spec:  # rejected at the door (malformed request): answered through the same path
                 raise protocol.RequestError(spec["error"]["code"], spec["error"]["message"])
             item = spec["path"] if job.source == "folder" else job.payload
-            name = spec["relpath"] if job.source == "folder" else "file"  # the request's field
+            name = spec.get("name", spec.get("relpath")) if job.source == "folder" else "file"  # the request's field
             for page in ctx.ocr.predict_iter(item, page_limit=spec.get("page_limit"), input_name=name,
                                              **spec.get("options", {})):
                 if not page.ok:
@@ -221,7 +221,8 @@ class Worker:
                 self._settle_warned.add(key)
                 log.error("job %s: cannot move %r out of the scan folder (%s); its result is stored. Give the service "
                           "write access to the file and to %s; it is moved by itself once that works",
-                          job_id, spec["relpath"], e.strerror or e, ctx.done_dir if state == "done" else ctx.failed_dir)
+                          job_id, spec.get("name", spec["relpath"]), e.strerror or e,
+                          ctx.done_dir if state == "done" else ctx.failed_dir)
             return False
         ctx.journal.mark_settled(job_id)
         return True
