@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -178,6 +180,7 @@ def _run(a) -> int:
 
     settings = load_settings(a.config)
     logging.getLogger().setLevel(settings.log_level if not a.verbose else "DEBUG")
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1` prints every thread's stack to the log
     return run_daemon(settings, SdNotifier())
 
 

@@ -49,6 +49,12 @@ class ParityError(EdgeError):
     exit_code = 1
 
 
+class StorageError(EdgeError):
+    """A folder or file the service must write (state, journal) is missing, read-only, full, corrupt or in use."""
+
+    exit_code = 78  # EX_CONFIG: the host's set-up must change before the service can start
+
+
 class InputError(EdgeError):
     """An input (image, PDF, request) cannot be processed; the input itself is at fault."""
 

@@ -67,8 +67,9 @@ def test_ignore_patterns_and_excluded_folders(tmp_path):
     assert job.spec["relpath"] == "ok.jpg"
 
 
-def test_worker_survives_a_result_it_cannot_store(tmp_path, built):
-    """Results folder not writable: the job is recorded as failed and the worker takes the next job."""
+def test_worker_pauses_on_a_results_folder_it_cannot_write_and_resumes_by_itself(tmp_path, built):
+    """Results folder not writable (a file stands where it should be): nothing is failed, the worker pauses and says
+    why; once the folder can be written, every job finishes."""
     import threading
 
     from edge import EdgeOCR
@@ -79,7 +80,7 @@ def test_worker_survives_a_result_it_cannot_store(tmp_path, built):
     blocked.write_text("a file where the results folder should be")
     scan = tmp_path / "scan"
     drop(scan, "a.jpg", scan_image("A"))
-    journal.add("folder:a.jpg", "folder", {"path": str(scan / "a.jpg"), "relpath": "a.jpg", "sha256": "x"})
+    job_id, _ = journal.add("folder:a.jpg", "folder", {"path": str(scan / "a.jpg"), "relpath": "a.jpg", "sha256": "x"})
     journal.add("mqtt:ok", "mqtt", {"kind": "image", "options": {}}, payload=scan_image("NEXT"))
     ctx = WorkerContext(journal=journal, ocr=EdgeOCR(profile="x86-onnxruntime"), device_id="t", result_topic=None,
                         results_dir=blocked, done_dir=tmp_path / "done", failed_dir=tmp_path / "failed")
@@ -87,11 +88,20 @@ def test_worker_survives_a_result_it_cannot_store(tmp_path, built):
     stop = threading.Event()
     t = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     t.start()
-    deadline = time.time() + 60
-    while time.time() < deadline and journal.counts()["queued"] + journal.counts()["running"]:
-        time.sleep(0.1)
-    stop.set()
-    t.join(10)
-    counts = journal.counts()
-    assert counts["failed"] == 1 and counts["done"] == 1
-    assert worker.stats.failed == 1 and worker.stats.done == 1
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and not worker.stats.paused:
+            time.sleep(0.1)
+        assert worker.stats.paused and str(blocked) in worker.stats.paused
+        counts = journal.counts()
+        assert counts["failed"] == 0 and counts["done"] == 0 and counts["queued"] + counts["running"] == 2
+        blocked.unlink()
+        deadline = time.time() + 60
+        while time.time() < deadline and journal.counts()["done"] < 2:
+            time.sleep(0.1)
+        assert journal.counts()["done"] == 2 and worker.stats.paused is None
+        assert (blocked / "a.json").exists()
+        assert journal.get(job_id)["attempts"] == 1  # the paused runs were not counted as runs that crashed
+    finally:
+        stop.set()
+        t.join(10)

@@ -97,6 +97,16 @@ def test_an_unmovable_scan_file_does_not_stop_the_service_and_is_moved_once_it_c
 
 
 @pytest.fixture
+def daemons():
+    """Daemons a test started; killed at the end even when an assertion failed first."""
+    started = []
+    yield started
+    for d in started:
+        if d.proc and d.proc.poll() is None:
+            d.kill9()
+
+
+@pytest.fixture
 def broker(tmp_path):
     b = Broker(tmp_path / "broker", extra="max_packet_size 20000\n").start()
     yield b
@@ -107,11 +117,12 @@ def _request(data: bytes, **fields) -> bytes:
     return json.dumps({"file": base64.b64encode(data).decode(), **fields}).encode()
 
 
-def test_requests_that_would_poison_the_broker_connection_are_refused_at_intake(broker, tmp_path):
+def test_requests_that_would_poison_the_broker_connection_are_refused_at_intake(broker, tmp_path, daemons):
     """A NUL or a wildcard in a reply topic makes the broker drop the connection on every retry; an id that is not
     UTF-8 cannot be journaled. Each is answered with an error on the result topic, and later requests flow."""
     sub = Subscriber(broker.port, "edge-ocr/test/#", f"t-{uuid.uuid4().hex[:8]}")
-    d = Daemon(tmp_path / "box", broker.port, folder={"enabled": False}).start()
+    d = Daemon(tmp_path / "box", broker.port, folder={"enabled": False})
+    daemons.append(d.start())
     sub.wait(lambda: sub.on("edge-ocr/test/available"), 20, "online")
     req, img = "edge-ocr/test/request", scan_image("OK")
     sub.publish(req, _request(img, id="nul", replyTopic="a\u0000b"))
@@ -137,14 +148,16 @@ def test_requests_that_would_poison_the_broker_connection_are_refused_at_intake(
 
 
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
-def test_a_result_the_broker_refuses_goes_to_the_dead_letters_and_later_results_flow(broker, tmp_path, protocol):
+def test_a_result_the_broker_refuses_goes_to_the_dead_letters_and_later_results_flow(broker, tmp_path, protocol,
+                                                                                      daemons):
     """The broker takes packets up to 20,000 bytes; a visualised result is larger. MQTT 5 announces the limit, so
     the result is dead-lettered at once and a 413 answer goes out in its place; over MQTT 3.1.1 the broker drops
     the connection on each try, and after mqtt.max_publish_attempts the result is dead-lettered. Either way the
     next result is delivered and stats count the dead letter."""
     sub = Subscriber(broker.port, "edge-ocr/test/#", f"t-{uuid.uuid4().hex[:8]}")
     d = Daemon(tmp_path / "box", broker.port, folder={"enabled": False},
-               mqtt={"protocol": protocol, "max_publish_attempts": 3}).start()
+               mqtt={"protocol": protocol, "max_publish_attempts": 3})
+    daemons.append(d.start())
     sub.wait(lambda: sub.on("edge-ocr/test/available"), 20, "online")
     sub.publish("edge-ocr/test/request", _request(scan_image("BIG RESULT", 900, 600), id="big", visualize=True))
     sub.publish("edge-ocr/test/request", _request(scan_image("SMALL"), id="small"))
@@ -187,3 +200,80 @@ def test_file_names_that_are_not_utf8_or_hold_a_newline_are_served_and_logged_sa
     finally:
         if d.proc and d.proc.poll() is None:
             d.kill9()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 512 KiB file system (tmpfs) to fill up."""
+    import subprocess
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)]).returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail("cannot mount a tmpfs for the full-disk test")
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)])
+
+
+def test_a_full_results_disk_pauses_the_service_loses_nothing_and_resumes_by_itself(tmp_path, small_disk):
+    """Results go to a full disk: no job fails, no original moves, no .tmp is left; once space is freed every
+    result is written and every original moves to done/."""
+    results = small_disk / "results"
+    ballast = small_disk / "ballast"
+    with open(ballast, "wb") as f:  # fill it to the last block
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+                f.flush()
+        except OSError:
+            pass
+    d = Daemon(tmp_path / "d", results={"dir": str(results)})
+    d.results = results
+    d.start()
+    try:
+        for i in range(4):
+            drop(d.scan, f"page{i}.jpg", scan_image(f"PAGE {i}"))
+        end = time.time() + 30
+        while "Paused; trying again" not in d.log.read_text() and time.time() < end:
+            time.sleep(0.2)
+        time.sleep(2)
+        assert "Paused; trying again" in d.log.read_text()
+        assert not d.failed.exists() or not list(d.failed.iterdir())  # nothing failed for lack of space
+        assert sorted(p.name for p in d.scan.iterdir()) == [f"page{i}.jpg" for i in range(4)]  # originals wait
+        assert not list(results.rglob("*.tmp"))
+        ballast.unlink()
+        files = d.wait_results(4, 120)
+        assert all(json.loads(p.read_text())["errorCode"] == 0 for p in files)
+        end = time.time() + 20
+        while list(d.scan.iterdir()) and time.time() < end:
+            time.sleep(0.2)
+        assert sorted(p.name for p in d.done.iterdir()) == [f"page{i}.jpg" for i in range(4)]
+        assert d.proc.poll() is None and d.terminate() == 0
+    finally:
+        if d.proc and d.proc.poll() is None:
+            d.kill9()
+
+
+def test_a_state_folder_it_cannot_write_or_a_corrupt_journal_is_exit_78_with_what_to_do(tmp_path):
+    import subprocess
+
+    from conftest import run_cli
+
+    state = tmp_path / "state"
+    state.mkdir()
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'profile = "x86-onnxruntime"\nstate_dir = "{state}"\n[folder]\npath = "{tmp_path}/scan"\n'
+                   f'done_dir = "{tmp_path}/done"\nfailed_dir = "{tmp_path}/failed"\n[results]\ndir = "{tmp_path}/r"\n')
+    subprocess.run(["chattr", "+i", str(state)], check=True)  # read-only even for root
+    try:
+        r = run_cli("run", "--config", cfg, timeout=120)
+    finally:
+        subprocess.run(["chattr", "-i", str(state)], check=True)
+    assert r.returncode == 78, r.stderr[-2000:]
+    assert f"cannot open the journal {state}/journal.sqlite3" in r.stderr and "what to do" in r.stderr
+    assert "Traceback" not in r.stderr
+    (state / "journal.sqlite3").write_bytes(b"SQLite format 3\0" + os.urandom(8192))
+    r = run_cli("run", "--config", cfg, timeout=120)
+    assert r.returncode == 78 and "is corrupt" in r.stderr and "journal.sqlite3.corrupt" in r.stderr, r.stderr[-2000:]

@@ -14,6 +14,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import StorageError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -79,20 +81,34 @@ class OutMessage:
 
 
 class Journal:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, lock_timeout: float = 30):
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # a committed job survives a power cut
-            self._db.executescript(SCHEMA)
-            columns = {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}
-            if "attempts" not in columns:  # a journal written by an older version
-                self._db.execute("ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=lock_timeout)
+        except (OSError, sqlite3.Error) as e:
+            raise _storage_error(path, e) from None
+        try:
+            with self._lock:
+                # One process owns the journal: exclusive locking keeps the WAL index in memory instead of a
+                # memory-mapped -shm file (which ends in SIGBUS when the disk under it turns read-only), and a
+                # second daemon on the same state_dir is refused instead of sharing it.
+                self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")  # a committed job survives a power cut
+                check = self._db.execute("PRAGMA quick_check").fetchone()[0]
+                if check != "ok":
+                    raise sqlite3.DatabaseError(f"database disk image is malformed ({check})")
+                self._db.executescript(SCHEMA)
+                columns = {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}
+                if "attempts" not in columns:  # a journal written by an older version
+                    self._db.execute("ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
+        except sqlite3.Error as e:
+            self._db.close()
+            raise _storage_error(path, e) from None
 
     def close(self) -> None:
         with self._lock:
@@ -145,6 +161,13 @@ class Journal:
             for m in messages:
                 db.execute("INSERT INTO outbox (job_id, topic, payload, qos, properties, created) VALUES (?, ?, ?, ?, ?, ?)",
                            (job_id, m.topic, m.payload, m.qos, json.dumps(m.properties) if m.properties else None, now))
+            self._changed.notify_all()
+
+    def requeue(self, job_id: str) -> None:
+        """Puts a running job back in the queue without counting the run (the service did not die on it)."""
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), updated = ? "
+                       "WHERE id = ? AND state = 'running'", (time.time(), job_id))
             self._changed.notify_all()
 
     def mark_settled(self, job_id: str) -> None:
@@ -246,6 +269,24 @@ class Journal:
     def wait_for_outbox(self, timeout: float) -> None:
         with self._changed:
             self._changed.wait(timeout)
+
+
+def _storage_error(path: Path, e: Exception) -> StorageError:
+    """What went wrong opening the journal, and what the person at the device can do about it."""
+    text = str(e).lower()
+    if isinstance(e, OSError):
+        return StorageError(f"cannot create the state folder {path.parent}: {e.strerror or e}",
+                            hint="give the service's user write access to it (systemd: StateDirectory=), or set state_dir")
+    if "locked" in text:
+        return StorageError(f"the journal {path} is in use by another process",
+                            hint="stop the other edge-ocr, or give this one its own state_dir")
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return StorageError(f"the journal {path} is corrupt ({e})",
+                            hint=f"stop the service, move it aside (mv {path} {path}.corrupt) and start again; a "
+                                 "backup of it can be read with the sqlite3 tool")
+    return StorageError(f"cannot open the journal {path} for writing ({e})",
+                        hint="check that the disk is mounted read-write and not full, and that the service's user "
+                             "may write the state folder")
 
 
 class _Tx:

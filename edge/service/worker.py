@@ -6,10 +6,12 @@ result file (atomic) -> journal done + outbox (one transaction) -> original move
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import logging
 import os
 import shutil
+import sqlite3
 import statistics
 import threading
 import time
@@ -23,6 +25,14 @@ from . import protocol
 from .journal import Job, Journal, OutMessage
 
 log = logging.getLogger(__name__)
+STORAGE_FAULTS = (OSError, sqlite3.OperationalError)  # full, read-only or unwritable disks: wait, do not fail the job
+MIN_PAUSE, MAX_PAUSE = 1.0, 60.0
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.filename:
+        return f"{e.strerror or e} ({os.fsencode(e.filename).decode('utf-8', 'backslashreplace')})"
+    return str(e)
 
 
 @dataclass
@@ -32,6 +42,7 @@ class Stats:
     started: float = field(default_factory=time.time)
     done: int = 0
     failed: int = 0
+    paused: str | None = None  # why the worker waits on a storage fault; None while it works
     latencies: collections.deque = field(default_factory=lambda: collections.deque(maxlen=500))
 
     def snapshot(self, journal: Journal) -> dict:
@@ -39,7 +50,7 @@ class Stats:
         counts = journal.counts()
         return {"uptime_seconds": round(time.time() - self.started, 1), "queue_depth": counts["queued"],
                 "running": counts["running"], "outbox": counts["outbox"], "dead_letters": counts["dead_letters"],
-                "jobs_done": self.done,
+                "jobs_done": self.done, "paused": self.paused,
                 "jobs_failed": self.failed,
                 "latency_seconds": {"mean": round(statistics.fmean(lat), 3) if lat else None,
                                     "p50": round(lat[len(lat) // 2], 3) if lat else None,
@@ -47,13 +58,19 @@ class Stats:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
+    """Write-then-rename, so a reader never sees half a file. The temporary name is short (a long original name plus
+    a suffix would pass the file system's limit) and is removed when the write fails (a full disk)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{hashlib.sha1(os.fsencode(path.name)).hexdigest()[:16]}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def free_name(target: Path, job_id: str) -> Path:
@@ -85,6 +102,7 @@ class Worker:
         self.current: str | None = None
         self.job_started = 0.0
         self._settle_warned: set[tuple[str, int | None]] = set()
+        self._stuck: str | None = None  # a job to put back in the queue once the journal takes writes again
 
     def alive(self, job_timeout: float) -> bool:
         now = time.monotonic()
@@ -93,19 +111,52 @@ class Worker:
         return now - self.last_beat < 5.0
 
     def run(self, stop: threading.Event) -> None:
+        """Claims and runs jobs until stopped. A storage fault (a full or read-only disk under the results, done or
+        failed folders or the journal) pauses the worker and puts the job back, without counting it as a run; it
+        goes on by itself once the fault is gone."""
+        pause = 0.0
         while not stop.is_set():
             self.last_beat = time.monotonic()
-            job = self.ctx.journal.claim(timeout=0.5)
+            if pause:
+                stop.wait(pause)
+                if self._stuck is not None and not self._requeue(self._stuck):
+                    pause = min(pause * 2, MAX_PAUSE)
+                    continue
+            try:
+                job = self.ctx.journal.claim(timeout=0.5)
+            except sqlite3.Error as e:
+                pause = self._paused(pause, f"the journal {self.ctx.journal.path} refuses work: {e}")
+                continue
             if job is None:
                 continue
             self.current, self.job_started = job.id, time.monotonic()
             try:
                 self.process(job)
-            except Exception as e:  # storing the result failed (disk full, permissions): record it, keep serving
+                pause, self.stats.paused = 0.0, None
+            except STORAGE_FAULTS as e:
+                self._stuck = job.id
+                pause = self._paused(pause, f"cannot store the result of job {job.id}: {_describe(e)}")
+                self._requeue(job.id)
+            except Exception as e:  # a bug while storing: record it, keep serving
                 log.exception("job %s: could not store its result", job.id)
                 self._give_up(job, e)
             finally:
                 self.current = None
+
+    def _paused(self, pause: float, why: str) -> float:
+        pause = min(max(pause * 2, MIN_PAUSE), MAX_PAUSE)
+        self.stats.paused = why
+        log.error("%s. Paused; trying again in %.0f s (free space, or give the service write access). Nothing is lost: "
+                  "the job waits in the journal", why, pause)
+        return pause
+
+    def _requeue(self, job_id: str) -> bool:
+        try:
+            self.ctx.journal.requeue(job_id)
+        except sqlite3.Error:
+            return False
+        self._stuck = None
+        return True
 
     def _give_up(self, job: Job, e: Exception) -> None:
         envelope = protocol.failure(job.spec.get("log_id") or protocol.new_log_id(), protocol.INTERNAL,
