@@ -124,3 +124,37 @@ def test_a_failure_never_passes_for_an_empty_page(ocr):
     f = _one_failure(ocr, b"")
     with pytest.raises(InputError, match="empty input"):
         f["rec_texts"]
+
+
+def test_images_with_trailing_bytes_read_as_the_official_decoder_reads_them(ocr, reference, tmp_path):
+    """cv2.imdecode (the official pipeline's decoder) reads a JPEG or PNG with bytes after its end: so does this."""
+    jpeg = (reference / "images" / "rapid_en.jpg").read_bytes()
+    clean = ocr.predict(jpeg)[0]
+    for name, data in (("tail.jpg", jpeg + b"\0" * 10000 + b"appended by a scanner"),
+                       ("tail.png", _png() + b"GARBAGE" * 2000)):
+        r = ocr.predict(data, input_name=name)[0]
+        assert r.ok, dict(r)
+    assert ocr.predict(jpeg + b"\0" * 10000)[0]["rec_texts"] == clean["rec_texts"]
+    cut = jpeg[: len(jpeg) - 3000] + b"\0" * 5000  # cut inside the scan, junk after: still truncated
+    assert "truncated" in _one_failure(ocr, cut)["error"]
+
+
+def test_a_jpeg_comment_holding_pdf_is_still_a_jpeg(ocr, reference):
+    jpeg = (reference / "images" / "rapid_en.jpg").read_bytes()
+    comment = b"\xff\xfe" + (len(b"%PDF-1.7 not a pdf") + 2).to_bytes(2, "big") + b"%PDF-1.7 not a pdf"
+    tagged = jpeg[:2] + comment + jpeg[2:]
+    r = ocr.predict(tagged)[0]
+    assert r.ok and r["rec_texts"] == ocr.predict(jpeg)[0]["rec_texts"]
+
+
+def test_a_giant_pdf_page_is_refused_as_too_large_not_a_crash(ocr, tmp_path):
+    import pypdfium2 as pdfium
+
+    from edge.errors import InputTooLargeError
+
+    doc = pdfium.PdfDocument.new()
+    doc.new_page(1_000_000, 1_000_000).close()  # far past the 200-inch page PDF allows; pdfium opens it anyway
+    p = tmp_path / "giant.pdf"
+    doc.save(str(p))
+    f = _one_failure(ocr, str(p))
+    assert f["error_type"] == InputTooLargeError.__name__ and "over" in f["error"] and "MP" in f["error"]

@@ -15,23 +15,30 @@ DEFAULT_MAX_PIXELS = 100_000_000
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".pbm", ".pgm", ".ppm")
 
 
+IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"II*\x00", b"MM\x00*", b"GIF8", b"P1", b"P2", b"P3", b"P4",
+               b"P5", b"P6", b"\x00\x00\x00\x0cjP  ")
+PNG_IEND = b"IEND\xaeB`\x82"  # the IEND chunk with its (constant) CRC
+
+
 def sniff(data: bytes) -> str | None:
-    """'pdf', 'image' or None from the first bytes."""
+    """'pdf', 'image' or None, by the file's structure: an image's magic number at the start wins (a JPEG comment
+    may well hold "%PDF-"); a PDF header may follow up to 1 KiB of leading junk, as PDF readers accept."""
     head = data[:16]
-    if head.startswith(b"%PDF-") or b"%PDF-" in data[:1024]:
-        return "pdf"
-    if head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"II*\x00", b"MM\x00*", b"GIF8", b"P1", b"P2",
-                        b"P3", b"P4", b"P5", b"P6", b"\x00\x00\x00\x0cjP  ")) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+    if head.startswith(IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
         return "image"
+    if b"%PDF-" in data[:1024]:
+        return "pdf"
     return None
 
 
 def _truncated(data: bytes) -> bool:
-    """A JPEG without its end marker or a PNG without IEND was cut off (a scanner still writing, a failed upload)."""
-    if data.startswith(b"\xff\xd8") and b"\xff\xd9" not in data[-4096:]:
-        return True
-    if data.startswith(b"\x89PNG") and b"IEND" not in data[-64:]:
-        return True
+    """A JPEG whose last scan has no end marker after it, or a PNG without its IEND chunk, was cut off (a scanner
+    still writing, a failed upload). Bytes after the end marker are allowed, as the official decoder allows them."""
+    if data.startswith(b"\xff\xd8"):
+        last_scan = data.rfind(b"\xff\xda")  # entropy-coded data never holds FF D9 (FF bytes are stuffed)
+        return last_scan < 0 or data.find(b"\xff\xd9", last_scan) < 0
+    if data.startswith(b"\x89PNG"):
+        return PNG_IEND not in data
     return False
 
 

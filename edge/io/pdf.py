@@ -11,6 +11,7 @@ import pypdfium2 as pdfium
 from ..errors import InputError, InputTooLargeError
 
 PDF_SCALE = 2.0
+MIN_SCALE = 0.25  # 18 dpi: below this a page is refused, not rendered smaller
 DEFAULT_MAX_PAGES = 1000
 _PDFIUM_LOCK = threading.Lock()  # pdfium itself is process-global; this lock guards it, it holds no data
 
@@ -59,11 +60,18 @@ def render_pages(data: bytes, name: str = "input", *, page_limit: int | None = N
                     scale = PDF_SCALE
                     if max_pixels:
                         w, h = page.get_size()
-                        while w * h * scale * scale > max_pixels and scale > 0.25:
+                        while w * h * scale * scale > max_pixels and scale > MIN_SCALE:
                             scale /= 1.25  # a huge page is rendered smaller rather than refused
+                        if w * h * scale * scale > max_pixels:
+                            raise InputTooLargeError(
+                                f"{name}: page {i + 1} is {w:.0f}x{h:.0f} pt, over {max_pixels / 1e6:.0f} MP even at "
+                                f"{scale * 72:.0f} dpi", hint="export the page at a normal paper size")
                     img = page.render(scale=scale).to_numpy()
                 except pdfium.PdfiumError as e:
                     raise InputError(f"{name}: page {i + 1} cannot be rendered ({e})") from None
+                except MemoryError:
+                    raise InputTooLargeError(f"{name}: page {i + 1} needs more memory to render than this device has",
+                                             hint="export the page at a normal paper size or lower resolution") from None
                 finally:
                     page.close()
             if img.ndim == 3 and img.shape[2] == 4:
