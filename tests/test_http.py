@@ -154,3 +154,69 @@ def test_token_auth_quota_and_urls(tmp_path, reference):
     finally:
         assert d.terminate() == 0
         files.shutdown()
+
+
+def test_quota_holds_under_concurrency_and_counts_pdf_pages(tmp_path):
+    """Quota 5 pages: of 20 concurrent one-page requests exactly 5 pass; a 2-page PDF costs 2 pages."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    port = free_port()
+    d = Daemon(tmp_path / "q", folder={"enabled": False},
+               http={"enabled": True, "port": port, "daily_page_quota": 5, "max_pages": 10}).start()
+    url = f"http://127.0.0.1:{port}/ocr"
+    try:
+        payload = {"file": _b64(scan_image("QUOTA"))}
+        with ThreadPoolExecutor(20) as pool:
+            codes = list(pool.map(lambda _: requests.post(url, json=payload, timeout=300).status_code, range(20)))
+        assert codes.count(200) == 5 and codes.count(429) == 15, codes
+        over = requests.post(url, json={"file": _b64(_pdf(2))}, timeout=60)
+        assert over.status_code == 429 and "2 page(s)" in over.json()["errorMsg"]
+    finally:
+        assert d.terminate() == 0
+
+
+def test_hostile_requests_get_4xx_json_answers(tmp_path):
+    """Non-finite numbers, nesting too deep to parse, a redirect from an allowed host, a body that never
+    arrives: each a 4xx with {logId, errorCode, errorMsg}; the server keeps serving."""
+    import socket
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(302)
+            self.send_header("Location", "http://127.0.0.1:1/internal-only")
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    files = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    port = free_port()
+    d = Daemon(tmp_path / "h", folder={"enabled": False},
+               http={"enabled": True, "port": port, "allow_urls": True, "url_allow_hosts": ["127.0.0.1"],
+                     "read_timeout_seconds": 2}).start()
+    url = f"http://127.0.0.1:{port}/ocr"
+    try:
+        for body, code, words in (
+                (b'{"file": "x", "textDetUnclipRatio": Infinity}', 400, "Infinity is not a JSON number"),
+                (b'{"file": "x", "textDetThresh": NaN}', 400, "NaN"),
+                (b"[" * 100000 + b"]" * 100000, 400, "nested too deeply"),
+                (f'{{"file": "http://127.0.0.1:{files.server_port}/scan.jpg"}}'.encode(), 422, "redirects are not followed")):
+            r = requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=60)
+            assert r.status_code == code and words in r.json()["errorMsg"], (r.status_code, r.text[:300])
+            assert set(r.json()) == {"logId", "errorCode", "errorMsg"}
+        with socket.create_connection(("127.0.0.1", port)) as s:  # promises 1000 bytes, sends 10
+            s.sendall(b"POST /ocr HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+                      b'{"file": "')
+            s.settimeout(20)
+            answer = b""
+            while b"did not arrive" not in answer:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        assert b" 408 " in answer.split(b"\r\n")[0] and b"did not arrive within 2 s" in answer
+        assert requests.post(url, json={"file": _b64(scan_image("STILL"))}, timeout=60).status_code == 200
+    finally:
+        assert d.terminate() == 0
+        files.shutdown()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
+import hmac
 import logging
 import threading
 import time
@@ -20,7 +20,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from ..config import Settings
-from ..errors import EngineError
+from ..errors import EngineError, InputError
+from ..io.pdf import page_count
 from . import protocol
 from .journal import Journal
 
@@ -57,6 +58,11 @@ class Waiter:
             return self._results.pop(job_id, None)
 
 
+def _pages(payload: bytes, kind: str, page_limit: int) -> int:
+    """Pages a request will cost: 1 for an image, the pages read of a PDF."""
+    return min(page_count(payload, "file"), page_limit) if kind == "pdf" else 1
+
+
 def _fail(log_id: str, code: int, message: str) -> JSONResponse:
     return JSONResponse(protocol.failure(log_id, code, message), status_code=code)
 
@@ -73,13 +79,31 @@ def _fetch(url: str, allowed: list[str], limit: int) -> bytes:
     if host not in allowed:
         raise protocol.RequestError(403, f"file: host {host!r} is not in http.url_allow_hosts")
     try:
-        with urllib.request.urlopen(url, timeout=20) as r:
+        with urllib.request.build_opener(_NoRedirects).open(url, timeout=20) as r:
             data = r.read(limit + 1)
     except OSError as e:
         raise protocol.RequestError(protocol.UNPROCESSABLE, f"file: cannot fetch {url}: {e}") from None
     if len(data) > limit:
         raise protocol.RequestError(protocol.TOO_LARGE, f"file: {url} is larger than {limit} bytes")
     return data
+
+
+async def _read_body(request: Request, limit: int) -> bytearray | None:
+    """The body, or None once it passes the limit."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            return None
+    return body
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect could lead from an allowed host to any other (SSRF): none is followed."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise protocol.RequestError(protocol.UNPROCESSABLE, f"file: {req.full_url} redirects ({code}) to {newurl}; "
+                                                            "redirects are not followed, send the final URL")
 
 
 def create_app(settings: Settings, journal: Journal, waiter: Waiter) -> FastAPI:
@@ -96,26 +120,22 @@ def create_app(settings: Settings, journal: Journal, waiter: Waiter) -> FastAPI:
                          429: {"description": "daily page quota used up"}, 504: {"description": "job not finished in time"}})
     async def ocr(request: Request) -> JSONResponse:
         log_id = protocol.new_log_id()
-        if cfg.token and request.headers.get("authorization", "") != f"token {cfg.token.get_secret_value()}":
+        if cfg.token and not hmac.compare_digest(request.headers.get("authorization", "").encode("utf-8", "replace"),
+                                                 f"token {cfg.token.get_secret_value()}".encode()):
             return _fail(log_id, 403, "missing or wrong token (send 'Authorization: token <token>')")
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             return _fail(log_id, protocol.TOO_LARGE, f"request body of {declared} bytes is over the limit of {limit}")
-        body = bytearray()
-        async for chunk in request.stream():
-            body.extend(chunk)
-            if len(body) > limit:
-                return _fail(log_id, protocol.TOO_LARGE, f"request body is over the limit of {limit} bytes")
         try:
-            data = json.loads(body)
-        except ValueError as e:
-            return _fail(log_id, protocol.BAD_REQUEST, f"the body is not JSON ({e})")
+            body = await asyncio.wait_for(_read_body(request, limit), cfg.read_timeout_seconds)
+        except asyncio.TimeoutError:
+            return _fail(log_id, 408, f"the request body did not arrive within {cfg.read_timeout_seconds:g} s")
+        if body is None:
+            return _fail(log_id, protocol.TOO_LARGE, f"request body is over the limit of {limit} bytes")
         try:
-            req = protocol.parse_request(data)
+            req = protocol.parse_request(protocol.loads(bytes(body)))
             log_id = req.logId or log_id
             options = req.options()
-            if cfg.daily_page_quota is not None and journal.quota_used(_today()) >= cfg.daily_page_quota:
-                return _fail(log_id, 429, f"the daily quota of {cfg.daily_page_quota} pages is used up; try tomorrow (UTC)")
             if req.file.startswith(("http://", "https://")):
                 if not cfg.allow_urls:
                     raise protocol.RequestError(protocol.UNPROCESSABLE, "file: URLs are not accepted on this device "
@@ -126,9 +146,18 @@ def create_app(settings: Settings, journal: Journal, waiter: Waiter) -> FastAPI:
                 payload, kind = protocol.decode_file(req)
         except protocol.RequestError as e:
             return _fail(log_id, e.code, e.message)
+        page_limit = cfg.max_pages if kind == "pdf" else None
+        reserved, day = 0, _today()
+        if cfg.daily_page_quota is not None:
+            try:
+                reserved = await asyncio.to_thread(_pages, payload, kind, page_limit or settings.limits.max_pdf_pages)
+            except InputError as e:
+                return _fail(log_id, protocol.input_error_code(e), e.message)
+            if not journal.quota_reserve(day, reserved, cfg.daily_page_quota):
+                return _fail(log_id, 429, f"the daily quota of {cfg.daily_page_quota} pages would be passed by this "
+                                          f"request's {reserved} page(s); try tomorrow (UTC)")
         visualize = cfg.visualize if req.visualize is None else req.visualize
-        spec = {"kind": kind, "options": options, "visualize": visualize, "log_id": log_id,
-                "page_limit": cfg.max_pages if kind == "pdf" else None,
+        spec = {"kind": kind, "options": options, "visualize": visualize, "log_id": log_id, "page_limit": page_limit,
                 "source": {"type": "http", "client": request.client.host if request.client else None}}
         job_id, _ = journal.add(f"http:{uuid.uuid4().hex}", "http", spec, payload=payload)
         event = waiter.expect(job_id)
@@ -136,8 +165,10 @@ def create_app(settings: Settings, journal: Journal, waiter: Waiter) -> FastAPI:
         envelope = waiter.take(job_id)
         if not finished or envelope is None:
             return _fail(log_id, 504, f"the job did not finish within {cfg.request_timeout_seconds:.0f} s; it stays queued")
-        if envelope["errorCode"] == 0 and cfg.daily_page_quota is not None:
-            journal.quota_add(_today(), len(envelope["result"]["ocrResults"]))
+        if reserved:  # give back what was reserved and not used (a failed job, fewer pages than counted)
+            used = len(envelope["result"]["ocrResults"]) if envelope["errorCode"] == 0 else 0
+            if used < reserved:
+                journal.quota_add(day, used - reserved)
         response = {k: envelope[k] for k in SERVING_KEYS if k in envelope}
         return JSONResponse(response, status_code=200 if envelope["errorCode"] == 0 else envelope["errorCode"])
 
@@ -151,8 +182,9 @@ def create_app(settings: Settings, journal: Journal, waiter: Waiter) -> FastAPI:
 class HttpServer:
     def __init__(self, settings: Settings, journal: Journal, waiter: Waiter):
         app = create_app(settings, journal, waiter)
-        self.server = uvicorn.Server(uvicorn.Config(app, host=settings.http.host, port=settings.http.port,
-                                                    log_level="warning", lifespan="off", access_log=False))
+        self.server = uvicorn.Server(uvicorn.Config(
+            app, host=settings.http.host, port=settings.http.port, log_level="warning", lifespan="off",
+            access_log=False, limit_concurrency=settings.http.max_connections, timeout_keep_alive=5))
         self.thread = threading.Thread(target=self.server.run, name="http", daemon=True)
 
     def start(self, timeout: float = 30) -> None:

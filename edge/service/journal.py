@@ -197,6 +197,17 @@ class Journal:
             row = self._db.execute("SELECT pages FROM quota WHERE day = ?", (day,)).fetchone()
         return row[0] if row else 0
 
+    def quota_reserve(self, day: str, pages: int, limit: int) -> bool:
+        """Takes `pages` from the day's quota if they fit, in one transaction: concurrent requests cannot all pass
+        a check made before any of them counted."""
+        with self._tx() as db:
+            row = db.execute("SELECT pages FROM quota WHERE day = ?", (day,)).fetchone()
+            if (row[0] if row else 0) + pages > limit:
+                return False
+            db.execute("INSERT INTO quota (day, pages) VALUES (?, ?) ON CONFLICT(day) DO UPDATE SET pages = pages + ?",
+                       (day, pages, pages))
+        return True
+
     def quota_add(self, day: str, pages: int) -> None:
         with self._tx() as db:
             db.execute("INSERT INTO quota (day, pages) VALUES (?, ?) ON CONFLICT(day) DO UPDATE SET pages = pages + ?",

@@ -175,10 +175,7 @@ class MqttService:
                 request_id = _text_or_none(m.group(1).decode("utf-8", "replace")) if m else None
                 raise protocol.RequestError(protocol.TOO_LARGE, f"request of {len(payload)} bytes is over the limit "
                                                                 f"of {self.s.limits.max_payload_bytes}")
-            try:
-                data = json.loads(payload)
-            except (UnicodeDecodeError, ValueError, RecursionError) as e:
-                raise protocol.RequestError(protocol.BAD_REQUEST, f"the request is not JSON ({e})") from None
+            data = protocol.loads(payload)
             if isinstance(data, dict) and isinstance(data.get("id"), str):
                 request_id = _text_or_none(data["id"])  # echoed even when the rest of the request is bad
                 protocol.utf8_text(data["id"], "id")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import json
 import uuid
 from typing import Any, Literal
 
@@ -66,6 +67,20 @@ class MqttRequest(OCRRequest):
 
     id: str | None = Field(None, min_length=1, max_length=200)
     replyTopic: str | None = Field(None, min_length=1, max_length=512)
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def loads(body: bytes | str) -> Any:
+    """JSON as the serving API takes it: strict (no NaN/Infinity), and a nesting too deep to parse is a 400, not a
+    crash."""
+    try:
+        return json.loads(body, parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise RequestError(BAD_REQUEST, f"the request is not JSON ({reason})") from None
 
 
 def parse_request(data: Any, model: type[OCRRequest] = OCRRequest) -> OCRRequest:
