@@ -128,11 +128,12 @@ class EdgeOCR:
             self.pipeline.predictor(prof.models.doc_orientation)
 
     # -- inputs -------------------------------------------------------------------------------------------------
-    def pages(self, item: Input, page_limit: int | None = None, name: str | None = None) -> Iterator[Page | InputFailure]:
+    def pages(self, item: Input, page_limit: int | None = None, name: str | None = None,
+              input_path: str | None = None) -> Iterator[Page | InputFailure]:
         """Decoded pages of one input; a bad input becomes one InputFailure naming it."""
         if name is None:
             name = str(item) if isinstance(item, (str, Path)) else ("<bytes>" if isinstance(item, bytes) else "<array>")
-        path = str(item) if isinstance(item, (str, Path)) else None
+        path = input_path or (str(item) if isinstance(item, (str, Path)) else None)
         t0 = time.perf_counter()
         try:
             if isinstance(item, np.ndarray):
@@ -169,6 +170,7 @@ class EdgeOCR:
         return OCRResult(data, image=out.image, input_image=page.image, timings=out.timings)
 
     def predict_iter(self, input: Input | Iterable[Input], *, page_limit: int | None = None, input_name: str | None = None,
+                     input_path: str | None = None,
                      use_doc_orientation_classify: bool | None = None, use_doc_unwarping: bool | None = None,
                      use_textline_orientation: bool | None = None, text_det_limit_side_len: int | None = None,
                      text_det_limit_type: str | None = None, text_det_max_side_limit: int | None = None,
@@ -184,7 +186,7 @@ class EdgeOCR:
             text_det_box_thresh=text_det_box_thresh, text_det_unclip_ratio=text_det_unclip_ratio,
             text_rec_score_thresh=text_rec_score_thresh))
         for item in expand_inputs(input):
-            for page in self.pages(item, page_limit, input_name):
+            for page in self.pages(item, page_limit, input_name, input_path):
                 yield page if isinstance(page, InputFailure) else self.ocr_page(page, params)
 
     def predict(self, input: Input | Iterable[Input], **kw: Any) -> list[OCRResult | InputFailure]:

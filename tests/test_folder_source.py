@@ -1,4 +1,5 @@
 """The scan-folder source against a real journal and real files, without the daemon around it."""
+import hashlib
 import time
 
 from edge.config import FolderConfig
@@ -80,7 +81,8 @@ def test_worker_pauses_on_a_results_folder_it_cannot_write_and_resumes_by_itself
     blocked.write_text("a file where the results folder should be")
     scan = tmp_path / "scan"
     drop(scan, "a.jpg", scan_image("A"))
-    job_id, _ = journal.add("folder:a.jpg", "folder", {"path": str(scan / "a.jpg"), "relpath": "a.jpg", "sha256": "x"})
+    digest = hashlib.sha256((scan / "a.jpg").read_bytes()).hexdigest()
+    job_id, _ = journal.add("folder:a.jpg", "folder", {"path": str(scan / "a.jpg"), "relpath": "a.jpg", "sha256": digest})
     journal.add("mqtt:ok", "mqtt", {"kind": "image", "options": {}}, payload=scan_image("NEXT"))
     ctx = WorkerContext(journal=journal, ocr=EdgeOCR(profile="x86-onnxruntime"), device_id="t", result_topic=None,
                         results_dir=blocked, done_dir=tmp_path / "done", failed_dir=tmp_path / "failed")
@@ -105,3 +107,36 @@ def test_worker_pauses_on_a_results_folder_it_cannot_write_and_resumes_by_itself
     finally:
         stop.set()
         t.join(10)
+
+
+def test_a_queued_scan_swapped_for_a_symlink_is_not_read_through_it(tmp_path, built):
+    """Between queueing and processing, the scan is replaced by a link to a secret: the job fails naming the link,
+    and nothing of the secret appears in the error file."""
+    import threading
+
+    from edge import EdgeOCR
+    from edge.service.worker import Worker, WorkerContext
+
+    journal = Journal(tmp_path / "journal.sqlite3")
+    scan = tmp_path / "scan"
+    page = drop(scan, "a.jpg", scan_image("A"))
+    digest = hashlib.sha256(page.read_bytes()).hexdigest()
+    journal.add("folder:a.jpg", "folder", {"path": str(page), "relpath": "a.jpg", "name": "a.jpg", "sha256": digest,
+                                           "source": {"type": "folder", "path": "a.jpg"}})
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(page.read_bytes() + b"TOP-SECRET")
+    page.unlink()
+    page.symlink_to(secret)
+    ctx = WorkerContext(journal=journal, ocr=EdgeOCR(profile="x86-onnxruntime"), device_id="t", result_topic=None,
+                        results_dir=tmp_path / "results", done_dir=tmp_path / "done", failed_dir=tmp_path / "failed")
+    stop = threading.Event()
+    t = threading.Thread(target=Worker(ctx).run, args=(stop,), daemon=True)
+    t.start()
+    deadline = time.time() + 30
+    while time.time() < deadline and journal.counts()["failed"] == 0:
+        time.sleep(0.1)
+    stop.set()
+    t.join(10)
+    error = (tmp_path / "failed" / "a.jpg.error.json").read_text()
+    assert "replaced by a symbolic link" in error and "TOP-SECRET" not in error
+    assert not (tmp_path / "results").exists() and secret.exists()

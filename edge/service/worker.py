@@ -6,12 +6,14 @@ result file (atomic) -> journal done + outbox (one transaction) -> original move
 from __future__ import annotations
 
 import collections
+import errno
 import hashlib
 import json
 import logging
 import os
 import shutil
 import sqlite3
+import stat
 import statistics
 import threading
 import time
@@ -191,10 +193,13 @@ class Worker:
                                                               "be processed; not run")
             if "error" in spec:  # rejected at the door (malformed request): answered through the same path
                 raise protocol.RequestError(spec["error"]["code"], spec["error"]["message"])
-            item = spec["path"] if job.source == "folder" else job.payload
-            name = spec.get("name", spec.get("relpath")) if job.source == "folder" else "file"  # the request's field
+            if job.source == "folder":
+                name = spec.get("name", spec["relpath"])
+                item, path = read_scan(spec["path"], spec["sha256"], name), spec["path"]
+            else:
+                item, name, path = job.payload, "file", None  # "file": the request's field
             for page in ctx.ocr.predict_iter(item, page_limit=spec.get("page_limit"), input_name=name,
-                                             **spec.get("options", {})):
+                                             input_path=path, **spec.get("options", {})):
                 if not page.ok:
                     raise page.exception
                 pages.append(page)
@@ -281,6 +286,27 @@ class Worker:
     def settle_pending(self) -> int:
         """Settles the finished folder jobs whose originals are still in the folder; returns how many remain."""
         return sum(not self.settle(job_id, state, spec) for job_id, state, spec in self.ctx.journal.unsettled_folder_jobs())
+
+
+def read_scan(path: str, sha256: str, name: str) -> bytes:
+    """A queued scan, read once through one descriptor: not through a symlink put in its place after it was queued
+    (O_NOFOLLOW), only a regular file, and only the content that was queued."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise InputError(f"{name}: the file was removed after it was queued") from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise InputError(f"{name}: replaced by a symbolic link after it was queued; links are not followed") from None
+        raise InputError(f"{name}: cannot read ({e.strerror})", hint="give the service read access to it") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise InputError(f"{name}: not a regular file")
+        data = f.read()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise InputError(f"{name}: the file changed after it was queued",
+                         hint="the new content is taken as a job of its own once it settles")
+    return data
 
 
 def move_original(spec: dict, job_id: str, state: str, done_dir: Path, failed_dir: Path, delete_done: bool) -> None:
