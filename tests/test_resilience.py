@@ -48,6 +48,9 @@ def test_a_page_that_kills_the_service_is_failed_after_its_retries_and_the_rest_
         assert deaths == 2 and d.proc.poll() is None, d.log.read_text()[-3000:]
         err = json.loads(error_file.read_text())
         assert err["errorCode"] == 500 and "stopped the service 2 times" in err["errorMsg"]
+        end = time.time() + 20
+        while (d.scan / "poison.jpg").exists() and time.time() < end:  # the original follows its error file
+            time.sleep(0.1)
         assert (d.failed / "poison.jpg").exists() and not (d.scan / "poison.jpg").exists()
         drop(d.scan, "next.jpg", scan_image("NEXT PAGE"))
         files = d.wait_results(1, 60)
