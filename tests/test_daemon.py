@@ -201,19 +201,35 @@ def test_mqtt5_response_topic_correlation_and_311_reply_topic(broker, tmp_path):
         c.close()
 
 
-def test_duplicate_request_id_is_not_run_twice(broker, tmp_path):
+def test_a_repeated_request_is_answered_again_never_run_twice_never_silent(broker, tmp_path):
+    """The same id again: the stored answer again (identical, so not run again); the same id with other content:
+    409; the same payload without an id from two MQTT 5 clients: each gets the answer on its own reply topic."""
     sub = _sub(broker)
+    replies = Subscriber(broker.port, "replies/#", "replies")
     d = Daemon(tmp_path / "box", broker.port, folder={"enabled": False}).start()
     sub.wait(lambda: sub.on("edge-ocr/test/available"), 20, "online")
+    results = lambda: sub.json_on("edge-ocr/test/result")  # noqa: E731
     payload = _request(scan_image("ONCE"), id="dup-1")
     sub.publish("edge-ocr/test/request", payload)
+    sub.wait(lambda: len(results()) == 1, 60, "the first answer")
     sub.publish("edge-ocr/test/request", payload)
-    sub.publish("edge-ocr/test/request", _request(scan_image("AFTER"), id="after"))
-    sub.wait(lambda: any(r["id"] == "after" for r in sub.json_on("edge-ocr/test/result")), 60, "later request")
-    time.sleep(1)
-    assert [r["id"] for r in sub.json_on("edge-ocr/test/result")].count("dup-1") == 1
+    sub.wait(lambda: len(results()) == 2, 60, "the answer again")
+    first, again = results()
+    assert first == again and first["errorCode"] == 0  # the stored answer: same logId, same timings
+    sub.publish("edge-ocr/test/request", _request(scan_image("OTHER"), id="dup-1"))
+    sub.wait(lambda: len(results()) == 3, 60, "the conflict")
+    conflict = results()[2]
+    assert conflict["errorCode"] == 409 and conflict["jobId"] == first["jobId"] and "new id" in conflict["errorMsg"]
+    anonymous = _request(scan_image("NO ID"))
+    sub.publish("edge-ocr/test/request", anonymous, ResponseTopic="replies/a", CorrelationData=b"a")
+    replies.wait(lambda: replies.on("replies/a"), 60, "the first client's answer")
+    sub.publish("edge-ocr/test/request", anonymous, ResponseTopic="replies/b", CorrelationData=b"b")
+    replies.wait(lambda: replies.on("replies/b"), 60, "the second client's answer")
+    a, b = replies.on("replies/a")[0], replies.on("replies/b")[0]
+    assert json.loads(a.payload) == json.loads(b.payload) and b.properties.CorrelationData == b"b"
     assert d.terminate() == 0
-    sub.close()
+    for c in (sub, replies):
+        c.close()
 
 
 def test_expired_request_is_not_processed(broker, tmp_path):

@@ -163,6 +163,15 @@ class Journal:
                            (job_id, m.topic, m.payload, m.qos, json.dumps(m.properties) if m.properties else None, now))
             self._changed.notify_all()
 
+    def send(self, job_id: str, messages: list[OutMessage]) -> None:
+        """Queues more messages for a job (the stored answer again, for a repeated request)."""
+        now = time.time()
+        with self._tx() as db:
+            for m in messages:
+                db.execute("INSERT INTO outbox (job_id, topic, payload, qos, properties, created) VALUES (?, ?, ?, ?, ?, ?)",
+                           (job_id, m.topic, m.payload, m.qos, json.dumps(m.properties) if m.properties else None, now))
+            self._changed.notify_all()
+
     def requeue(self, job_id: str) -> None:
         """Puts a running job back in the queue without counting the run (the service did not die on it)."""
         with self._tx() as db:

@@ -19,6 +19,7 @@ from paho.mqtt.properties import Properties
 from ..config import Settings
 from . import protocol
 from .journal import Journal, OutMessage
+from .sinks import mqtt_messages
 from .worker import Stats
 
 log = logging.getLogger(__name__)
@@ -193,13 +194,39 @@ class MqttService:
             spec["error"] = {"code": protocol.INTERNAL, "message": f"internal error reading the request: {e}"}
             body = None
         spec["request_id"] = request_id
-        key = f"mqtt:{request_id}" if request_id else f"mqtt:sha256:{hashlib.sha256(payload).hexdigest()}"
+        spec["content_sha256"] = hashlib.sha256(payload).hexdigest()
+        key = f"mqtt:{request_id}" if request_id else f"mqtt:sha256:{spec['content_sha256']}"
         deadline = now + expiry if expiry else None
         job_id, new = self.journal.add(key, "mqtt", spec, payload=body, deadline=deadline)
         if new:
             log.info("request %s queued as job %s", request_id or "(no id)", job_id)
         else:
-            log.info("request %s is a duplicate of job %s; not run again", request_id or "(no id)", job_id)
+            self._answer_repeat(job_id, spec)
+
+    def _answer_repeat(self, job_id: str, spec: dict) -> None:
+        """A request whose id (or, without one, whose content) was seen: the stored answer again, to this request's
+        reply topic too; a 409 when the same id came with other content; nothing yet while the first still runs
+        (its answer goes out when it finishes)."""
+        first = self.journal.get(job_id)
+        if first is None:  # pruned between the two reads: nothing to repeat
+            return
+        request_id = spec["request_id"]
+        if first["spec"].get("content_sha256") not in (None, spec["content_sha256"]):
+            log.warning("request id %s was used before for other content (job %s): answered 409", request_id, job_id)
+            answer = {**protocol.failure(spec["log_id"], protocol.CONFLICT,
+                                         f"id {request_id!r} was already used for a different request (job {job_id}); "
+                                         "send a new id for new content"),
+                      "id": request_id, "jobId": job_id, "source": spec["source"], "deviceId": self.s.device_id}
+        elif first["result"] is not None:
+            log.info("request %s repeats job %s: its answer is sent again", request_id or "(no id)", job_id)
+            answer = first["result"]
+        else:
+            log.info("request %s repeats job %s, which has not finished; its answer will come", request_id or "(no id)",
+                     job_id)
+            return
+        body = json.dumps(answer, ensure_ascii=False).encode("utf-8")
+        self.journal.send(job_id, mqtt_messages(body, self.result_topic, spec["reply_topic"], spec["correlation_b64"],
+                                                self.cfg.qos))
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         with self._inflight_lock:

@@ -18,7 +18,7 @@ from ..io.images import sniff
 from ..tomlfile import problems
 
 # errorCode values follow HTTP status codes, as the serving API's do
-BAD_REQUEST, EXPIRED, TOO_LARGE, UNPROCESSABLE, INTERNAL, UNAVAILABLE = 400, 408, 413, 422, 500, 503
+BAD_REQUEST, EXPIRED, CONFLICT, TOO_LARGE, UNPROCESSABLE, INTERNAL, UNAVAILABLE = 400, 408, 409, 413, 422, 500, 503
 
 
 class RequestError(Exception):

@@ -24,7 +24,8 @@ from typing import Callable
 from ..errors import EdgeError, InputError
 from ..models import sha256_file
 from . import protocol
-from .journal import Job, Journal, OutMessage
+from .journal import Job, Journal
+from .sinks import mqtt_messages
 
 log = logging.getLogger(__name__)
 STORAGE_FAULTS = (OSError, sqlite3.OperationalError)  # full, read-only or unwritable disks: wait, do not fail the job
@@ -250,16 +251,8 @@ class Worker:
             else:
                 write_atomic(ctx.failed_dir / rel.parent / f"{rel.name}.error.json",
                              json.dumps(envelope, ensure_ascii=False, indent=1).encode("utf-8"))
-        messages = []
-        if ctx.result_topic and job.source != "http":  # an HTTP client gets its answer on its connection
-            props = {"user": [["schema", "edge-ocr/1"]]}
-            messages.append(OutMessage(ctx.result_topic, body, ctx.qos, props))
-            reply = job.spec.get("reply_topic")
-            if reply:
-                reply_props = dict(props)
-                if job.spec.get("correlation_b64"):
-                    reply_props["correlation_b64"] = job.spec["correlation_b64"]
-                messages.append(OutMessage(reply, body, ctx.qos, reply_props))
+        messages = [] if job.source == "http" else mqtt_messages(  # an HTTP client gets its answer on its connection
+            body, ctx.result_topic, job.spec.get("reply_topic"), job.spec.get("correlation_b64"), ctx.qos)
         ctx.journal.finish(job.id, state, envelope, messages)
         if job.source == "folder":
             self.settle(job.id, state, job.spec)
