@@ -6,6 +6,7 @@ import socket
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -142,6 +143,13 @@ def test_unit_files_verify(tmp_path):
     assert any(ln.startswith("DeviceAllow=") for ln in npu) and "PrivateDevices=yes" not in npu
     r = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True)
     assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
+    for unit in units:  # hardened: "OK" or better in systemd's own exposure rating (it was 5.8 MEDIUM)
+        r = subprocess.run(["systemd-analyze", "security", "--offline=true", "--no-pager", unit], capture_output=True,
+                           text=True)
+        level = float(r.stdout.strip().splitlines()[-1].split("exposure level for")[1].split(":")[1].split()[0])
+        assert level <= 2.5, r.stdout[-3000:]
+        text = Path(unit).read_text()
+        assert "LimitNOFILE=" in text and "MemoryMax=" in text and "SystemCallFilter=@system-service" in text
 
 
 def test_doctor_reports_each_link(tmp_path):
