@@ -48,7 +48,7 @@ class Daemon:
             qos=settings.mqtt.qos, crash_retries=settings.limits.crash_retries,
             on_finished=waiter.finish if waiter else None))
         if waiter:
-            self.http = HttpServer(settings, self.journal, waiter)
+            self.http = HttpServer(settings, self.journal, waiter, self.health)
         self.mqtt = None
         if settings.mqtt.enabled:
             from .service.mqtt import MqttService
@@ -110,6 +110,13 @@ class Daemon:
             self.notify_watchdog()
             self.stop_event.wait(0.25)
         return self.shutdown(threads)
+
+    def health(self) -> tuple[bool, dict]:
+        """(healthy, why): the worker is alive and not paused on a storage fault."""
+        alive = self.worker.alive(self.s.limits.job_timeout_seconds)
+        paused = self.worker.stats.paused
+        return alive and not paused, {"worker": "stuck" if not alive else ("paused" if paused else "working"),
+                                      "paused": paused}
 
     def notify_watchdog(self) -> None:
         """WATCHDOG=1 only while the worker is alive: its loop beats twice a second when idle, and a job may run

@@ -9,8 +9,9 @@ import uuid
 import cv2
 import numpy as np
 import pytest
+import requests
 
-from realparts import Broker, Daemon, MemoryCage, Subscriber, drop, scan_image
+from realparts import Broker, Daemon, MemoryCage, Subscriber, drop, free_port, scan_image
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -233,9 +234,11 @@ def test_a_full_results_disk_pauses_the_service_loses_nothing_and_resumes_by_its
                 f.flush()
         except OSError:
             pass
-    d = Daemon(tmp_path / "d", results={"dir": str(results)})
+    port = free_port()
+    d = Daemon(tmp_path / "d", results={"dir": str(results)}, http={"enabled": True, "port": port})
     d.results = results
     d.start()
+    health = f"http://127.0.0.1:{port}/health"
     try:
         for i in range(4):
             drop(d.scan, f"page{i}.jpg", scan_image(f"PAGE {i}"))
@@ -247,6 +250,8 @@ def test_a_full_results_disk_pauses_the_service_loses_nothing_and_resumes_by_its
         assert not d.failed.exists() or not list(d.failed.iterdir())  # nothing failed for lack of space
         assert sorted(p.name for p in d.scan.iterdir()) == [f"page{i}.jpg" for i in range(4)]  # originals wait
         assert not list(results.rglob("*.tmp"))
+        sick = requests.get(health, timeout=10)
+        assert sick.status_code == 503 and sick.json()["worker"] == "paused" and "No space" in sick.json()["paused"]
         ballast.unlink()
         files = d.wait_results(4, 120)
         assert all(json.loads(p.read_text())["errorCode"] == 0 for p in files)
@@ -254,6 +259,9 @@ def test_a_full_results_disk_pauses_the_service_loses_nothing_and_resumes_by_its
         while list(d.scan.iterdir()) and time.time() < end:
             time.sleep(0.2)
         assert sorted(p.name for p in d.done.iterdir()) == [f"page{i}.jpg" for i in range(4)]
+        well = requests.get(health, timeout=10)
+        assert well.status_code == 200 and well.json()["worker"] == "working"
+        assert "job " in d.log.read_text() and "folder page3.jpg: done, 1 page(s)" in d.log.read_text()
         assert d.proc.poll() is None and d.terminate() == 0
     finally:
         if d.proc and d.proc.poll() is None:

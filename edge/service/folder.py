@@ -21,6 +21,7 @@ from ..errors import InputError
 from ..io.images import decode_image, sniff
 from ..io.pdf import page_count
 from .journal import Journal
+from .logtext import printable
 from .worker import move_original
 
 log = logging.getLogger(__name__)
@@ -205,8 +206,7 @@ class _Events(FileSystemEventHandler):
 def display_name(path: Path) -> str:
     """A file name as text for logs and JSON: bytes that are not UTF-8 as \\xNN, control characters (a newline that
     would forge a log line) escaped. The file itself keeps its name."""
-    text = os.fsencode(path).decode("utf-8", "backslashreplace")
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    return printable(os.fsencode(path).decode("utf-8", "backslashreplace"))
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -14,6 +14,7 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
+from typing import Callable
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -106,7 +107,8 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
                                                             "redirects are not followed, send the final URL")
 
 
-def create_app(settings: Settings, journal: Journal, waiter: Waiter) -> FastAPI:
+def create_app(settings: Settings, journal: Journal, waiter: Waiter,
+               health: Callable[[], tuple[bool, dict]] | None = None) -> FastAPI:
     cfg = settings.http
     limit = settings.limits.max_payload_bytes
     app = FastAPI(title="edge-ocr", version="1", docs_url=None, redoc_url=None,
@@ -172,16 +174,21 @@ def create_app(settings: Settings, journal: Journal, waiter: Waiter) -> FastAPI:
         response = {k: envelope[k] for k in SERVING_KEYS if k in envelope}
         return JSONResponse(response, status_code=200 if envelope["errorCode"] == 0 else envelope["errorCode"])
 
-    @app.get("/health")
-    async def health() -> dict:
-        return {"status": "ok", "queue": journal.counts()}
+    @app.get("/health", responses={503: {"description": "the worker is stuck or paused (the body says why)"}})
+    async def health_check() -> JSONResponse:
+        """200 while the service takes and finishes work, 503 otherwise: usable as a compose/systemd health check
+        (`curl -fsS http://127.0.0.1:8080/health`)."""
+        ok, detail = health() if health else (True, {})
+        return JSONResponse({"status": "ok" if ok else "unhealthy", "queue": journal.counts(), **detail},
+                            status_code=200 if ok else 503)
 
     return app
 
 
 class HttpServer:
-    def __init__(self, settings: Settings, journal: Journal, waiter: Waiter):
-        app = create_app(settings, journal, waiter)
+    def __init__(self, settings: Settings, journal: Journal, waiter: Waiter,
+                 health: Callable[[], tuple[bool, dict]] | None = None):
+        app = create_app(settings, journal, waiter, health)
         self.server = uvicorn.Server(uvicorn.Config(
             app, host=settings.http.host, port=settings.http.port, log_level="warning", lifespan="off",
             access_log=False, limit_concurrency=settings.http.max_connections, timeout_keep_alive=5))

@@ -25,6 +25,7 @@ from ..errors import EdgeError, InputError
 from ..models import sha256_file
 from . import protocol
 from .journal import Job, Journal
+from .logtext import printable
 from .sinks import mqtt_messages
 
 log = logging.getLogger(__name__)
@@ -227,6 +228,10 @@ class Worker:
         envelope = {**response, "id": spec.get("request_id") or job.id, "jobId": job.id, "source": spec.get("source", {}),
                     "deviceId": ctx.device_id, "profile": ctx.ocr.profile.name, "timings": timings}
         self._store(job, state, envelope, pages)
+        what = spec.get("name") or spec.get("request_id") or (spec.get("source") or {}).get("client") or ""
+        log.info("job %s %s %s: %s, %d page(s), %.2f s%s", job.id, job.source, printable(str(what)), state, len(pages),
+                 timings["job_total"], "" if state == "done" else f" ({envelope['errorCode']}: "
+                 f"{printable(envelope['errorMsg'])[:200]})")
         if state == "done":
             self.stats.done += 1
         else:
