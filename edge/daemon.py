@@ -30,25 +30,29 @@ class Daemon:
             Path(d).mkdir(parents=True, exist_ok=True)
         self.journal = Journal(Path(settings.state_dir) / "journal.sqlite3")
         self.notify(status="loading models")
+        loading = time.monotonic()
         self.ocr = EdgeOCR(profile=settings.profile, models_dir=settings.models_dir,
                            max_pixels=settings.limits.max_pixels, max_pdf_pages=settings.limits.max_pdf_pages,
                            **settings.ocr.model_dump())  # [ocr] keys are EdgeOCR's own parameter names
         f = settings.folder
         result_topic = f"{settings.topic_prefix}/result" if settings.mqtt.enabled else None
+        load_seconds = time.monotonic() - loading
         self.http = None
-        waiter = None
+        waiter = metrics = None
         if settings.http.enabled:
             from .service.http import HttpServer, Waiter
+            from .service.metrics import Metrics
 
             waiter = Waiter()
+            metrics = Metrics(self.journal, load_seconds, lambda: self.worker.stats.paused is not None)
         self.worker = Worker(WorkerContext(
             journal=self.journal, ocr=self.ocr, device_id=settings.device_id, result_topic=result_topic,
             results_dir=Path(settings.results.dir), done_dir=Path(f.done_dir),
             failed_dir=Path(f.failed_dir), delete_done=f.delete_done, save_images=settings.results.save_images,
             qos=settings.mqtt.qos, crash_retries=settings.limits.crash_retries,
-            on_finished=waiter.finish if waiter else None))
+            on_finished=waiter.finish if waiter else None, on_job=metrics.job_finished if metrics else None))
         if waiter:
-            self.http = HttpServer(settings, self.journal, waiter, self.health)
+            self.http = HttpServer(settings, self.journal, waiter, self.health, metrics)
         self.mqtt = None
         if settings.mqtt.enabled:
             from .service.mqtt import MqttService

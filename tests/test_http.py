@@ -220,3 +220,23 @@ def test_hostile_requests_get_4xx_json_answers(tmp_path):
     finally:
         assert d.terminate() == 0
         files.shutdown()
+
+
+def test_prometheus_metrics_and_health(server):
+    url, _ = server
+    assert requests.post(f"{url}/ocr", json={"file": _b64(scan_image("METRICS"))}, timeout=120).status_code == 200
+    requests.post(f"{url}/ocr", json={"file": _b64(b"not an image")}, timeout=120)
+    r = requests.get(f"{url}/metrics", timeout=10)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    samples = {}
+    for line in r.text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    assert samples['edge_ocr_jobs_total{source="http",state="done"}'] >= 1
+    assert samples['edge_ocr_job_seconds_count{source="http"}'] >= 1
+    assert samples["edge_ocr_queue_depth"] == 0 and samples["edge_ocr_dead_letters"] == 0
+    assert samples["edge_ocr_engine_load_seconds"] > 0 and samples["edge_ocr_resident_memory_bytes"] > 50e6
+    assert samples["edge_ocr_worker_paused"] == 0
+    health = requests.get(f"{url}/health", timeout=10)
+    assert health.status_code == 200 and health.json()["status"] == "ok" and health.json()["worker"] == "working"

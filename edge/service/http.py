@@ -18,13 +18,15 @@ from typing import Callable
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from ..config import Settings
 from ..errors import EngineError, InputError
 from ..io.pdf import page_count
 from . import protocol
 from .journal import Journal
+from .metrics import CONTENT_TYPE as METRICS_TYPE
+from .metrics import Metrics
 
 log = logging.getLogger(__name__)
 SERVING_KEYS = ("logId", "errorCode", "errorMsg", "result")
@@ -108,7 +110,7 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
 
 def create_app(settings: Settings, journal: Journal, waiter: Waiter,
-               health: Callable[[], tuple[bool, dict]] | None = None) -> FastAPI:
+               health: Callable[[], tuple[bool, dict]] | None = None, metrics: Metrics | None = None) -> FastAPI:
     cfg = settings.http
     limit = settings.limits.max_payload_bytes
     app = FastAPI(title="edge-ocr", version="1", docs_url=None, redoc_url=None,
@@ -174,6 +176,11 @@ def create_app(settings: Settings, journal: Journal, waiter: Waiter,
         response = {k: envelope[k] for k in SERVING_KEYS if k in envelope}
         return JSONResponse(response, status_code=200 if envelope["errorCode"] == 0 else envelope["errorCode"])
 
+    if metrics:
+        @app.get("/metrics", include_in_schema=False)
+        async def prometheus() -> Response:
+            return Response(metrics.render(), media_type=METRICS_TYPE)
+
     @app.get("/health", responses={503: {"description": "the worker is stuck or paused (the body says why)"}})
     async def health_check() -> JSONResponse:
         """200 while the service takes and finishes work, 503 otherwise: usable as a compose/systemd health check
@@ -187,8 +194,8 @@ def create_app(settings: Settings, journal: Journal, waiter: Waiter,
 
 class HttpServer:
     def __init__(self, settings: Settings, journal: Journal, waiter: Waiter,
-                 health: Callable[[], tuple[bool, dict]] | None = None):
-        app = create_app(settings, journal, waiter, health)
+                 health: Callable[[], tuple[bool, dict]] | None = None, metrics: Metrics | None = None):
+        app = create_app(settings, journal, waiter, health, metrics)
         self.server = uvicorn.Server(uvicorn.Config(
             app, host=settings.http.host, port=settings.http.port, log_level="warning", lifespan="off",
             access_log=False, limit_concurrency=settings.http.max_connections, timeout_keep_alive=5))

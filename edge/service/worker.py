@@ -95,6 +95,7 @@ class WorkerContext:
     save_images: bool = False
     qos: int = 1
     crash_retries: int = 2  # runs of a job that stopped the service, after the first, before it is failed
+    on_job: Callable[[str, str, float], None] | None = None  # (source, state, seconds since queued): metrics
     on_finished: Callable[[str, dict], None] | None = None  # HTTP waits on this
 
 
@@ -237,6 +238,8 @@ class Worker:
         else:
             self.stats.failed += 1
         self.stats.latencies.append(time.time() - job.created)
+        if ctx.on_job:
+            ctx.on_job(job.source, state, time.time() - job.created)
         if ctx.on_finished:
             ctx.on_finished(job.id, envelope)
 
