@@ -289,3 +289,40 @@ def test_a_state_folder_it_cannot_write_or_a_corrupt_journal_is_exit_78_with_wha
     (state / "journal.sqlite3").write_bytes(b"SQLite format 3\0" + os.urandom(8192))
     r = run_cli("run", "--config", cfg, timeout=120)
     assert r.returncode == 78 and "is corrupt" in r.stderr and "journal.sqlite3.corrupt" in r.stderr, r.stderr[-2000:]
+
+
+def _pdf(pages: int) -> bytes:
+    import io
+
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument.new()
+    for _ in range(pages):
+        doc.new_page(612, 792).close()  # letter size: a full page of work for detection each
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
+
+
+def test_sigterm_stops_a_long_pdf_between_pages_and_the_job_runs_after_the_restart(tmp_path):
+    d = Daemon(tmp_path / "d", limits={"max_pdf_pages": 200})
+    d.start()
+    try:
+        drop(d.scan, "long.pdf", _pdf(120))
+        end = time.time() + 30
+        while "queued long.pdf" not in d.log.read_text() and time.time() < end:
+            time.sleep(0.1)
+        time.sleep(1.0)  # a few pages in
+        t0 = time.time()
+        assert d.terminate(timeout=60) == 0
+        stop_seconds = time.time() - t0
+        assert stop_seconds < 10, stop_seconds  # not the whole document
+        assert "put back after" in d.log.read_text() and not d.result_files()
+        d.start()
+        files = d.wait_results(1, 300)
+        result = json.loads(files[0].read_text())
+        assert result["errorCode"] == 0 and result["result"]["dataInfo"]["numPages"] == 120
+        assert d.terminate() == 0
+    finally:
+        if d.proc and d.proc.poll() is None:
+            d.kill9()

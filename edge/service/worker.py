@@ -33,6 +33,14 @@ STORAGE_FAULTS = (OSError, sqlite3.OperationalError)  # full, read-only or unwri
 MIN_PAUSE, MAX_PAUSE = 1.0, 60.0
 
 
+class Interrupted(BaseException):
+    """The service is stopping between two pages of a job (a BaseException, so no handler takes it for a failure)."""
+
+    def __init__(self, pages: int):
+        super().__init__(pages)
+        self.pages = pages
+
+
 def _describe(e: BaseException) -> str:
     if isinstance(e, OSError) and e.filename:
         return f"{e.strerror or e} ({os.fsencode(e.filename).decode('utf-8', 'backslashreplace')})"
@@ -107,6 +115,7 @@ class Worker:
         self.current: str | None = None
         self.job_started = 0.0
         self._settle_warned: set[tuple[str, int | None]] = set()
+        self._stop: threading.Event | None = None
         self._stuck: str | None = None  # a job to put back in the queue once the journal takes writes again
 
     def alive(self, job_timeout: float) -> bool:
@@ -119,6 +128,7 @@ class Worker:
         """Claims and runs jobs until stopped. A storage fault (a full or read-only disk under the results, done or
         failed folders or the journal) pauses the worker and puts the job back, without counting it as a run; it
         goes on by itself once the fault is gone."""
+        self._stop = stop
         pause = 0.0
         while not stop.is_set():
             self.last_beat = time.monotonic()
@@ -138,6 +148,9 @@ class Worker:
             try:
                 self.process(job)
                 pause, self.stats.paused = 0.0, None
+            except Interrupted as e:
+                self._requeue(job.id)
+                log.info("stopping: job %s put back after %d page(s); it runs again after the restart", job.id, e.pages)
             except STORAGE_FAULTS as e:
                 self._stuck = job.id
                 pause = self._paused(pause, f"cannot store the result of job {job.id}: {_describe(e)}")
@@ -206,6 +219,8 @@ class Worker:
                 if not page.ok:
                     raise page.exception
                 pages.append(page)
+                if self._stop is not None and self._stop.is_set():  # a long PDF must not outlast TimeoutStopSec
+                    raise Interrupted(len(pages))
             if not pages:
                 raise InputError("the input has no pages")
             kind = kind or ("pdf" if pages[0]["page_index"] is not None else "image")
