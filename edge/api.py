@@ -10,9 +10,10 @@ from typing import Any, Iterable, Iterator, Union
 import numpy as np
 
 from .engine import create_engine
-from .errors import ConfigError, EdgeError, InputError
+from .errors import EdgeError, InputError
 from .io.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, decode_image, sniff
 from .io.pdf import DEFAULT_MAX_PAGES, render_pages
+from .options import OcrOptions
 from .models import BuiltModels, build_dir, load_manifest
 from .pipeline.det import DetParams
 from .pipeline.ocr import OCRParams, OCRPipeline
@@ -82,15 +83,11 @@ class EdgeOCR:
     """
 
     def __init__(self, profile: str | DeviceProfile | None = None, engine: str | None = None, *,
-                 models_dir: str | Path | None = None,
-                 use_doc_orientation_classify: bool | None = None, use_doc_unwarping: bool | None = None,
-                 use_textline_orientation: bool | None = None,
-                 text_det_limit_side_len: int | None = None, text_det_limit_type: str | None = None,
-                 text_det_max_side_limit: int | None = None, text_det_thresh: float | None = None,
-                 text_det_box_thresh: float | None = None, text_det_unclip_ratio: float | None = None,
-                 text_rec_score_thresh: float | None = None,
-                 max_pixels: int = DEFAULT_MAX_PIXELS, max_pdf_pages: int = DEFAULT_MAX_PAGES):
-        _refuse_unwarping(use_doc_unwarping)
+                 models_dir: str | Path | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 max_pdf_pages: int = DEFAULT_MAX_PAGES, **options: Any):
+        """`options` are PaddleOCR's pipeline parameters (edge.options.OcrOptions: use_textline_orientation,
+        text_det_thresh, ...); an unknown name or a wrong value is a ConfigError naming it."""
+        opts = OcrOptions.checked(**options)
         if profile is None:
             prof, reason = detect()
             log.info("profile %s (%s)", prof.name, reason)
@@ -116,12 +113,7 @@ class EdgeOCR:
                          use_textline_orientation=prof.use_textline_orientation,
                          det=DetParams(limit_side_len=prof.det.limit_side_len, limit_type=prof.det.limit_type,
                                        max_side_limit=prof.det.max_side_limit))
-        self.params = _checked(base.override(
-            use_doc_orientation_classify=use_doc_orientation_classify, use_textline_orientation=use_textline_orientation,
-            text_det_limit_side_len=text_det_limit_side_len, text_det_limit_type=text_det_limit_type,
-            text_det_max_side_limit=text_det_max_side_limit, text_det_thresh=text_det_thresh,
-            text_det_box_thresh=text_det_box_thresh, text_det_unclip_ratio=text_det_unclip_ratio,
-            text_rec_score_thresh=text_rec_score_thresh))
+        self.params = base.override(**opts.given())
         if self.params.use_textline_orientation:
             self.pipeline.predictor(prof.models.textline)  # fail now, not on the first page
         if self.params.use_doc_orientation_classify:
@@ -170,43 +162,13 @@ class EdgeOCR:
         return OCRResult(data, image=out.image, input_image=page.image, timings=out.timings)
 
     def predict_iter(self, input: Input | Iterable[Input], *, page_limit: int | None = None, input_name: str | None = None,
-                     input_path: str | None = None,
-                     use_doc_orientation_classify: bool | None = None, use_doc_unwarping: bool | None = None,
-                     use_textline_orientation: bool | None = None, text_det_limit_side_len: int | None = None,
-                     text_det_limit_type: str | None = None, text_det_max_side_limit: int | None = None,
-                     text_det_thresh: float | None = None, text_det_box_thresh: float | None = None,
-                     text_det_unclip_ratio: float | None = None,
-                     text_rec_score_thresh: float | None = None) -> Iterator[OCRResult | InputFailure]:
-        """One result per page, lazily. A bad input yields an InputFailure and the others go on."""
-        _refuse_unwarping(use_doc_unwarping)
-        params = _checked(self.params.override(
-            use_doc_orientation_classify=use_doc_orientation_classify, use_textline_orientation=use_textline_orientation,
-            text_det_limit_side_len=text_det_limit_side_len, text_det_limit_type=text_det_limit_type,
-            text_det_max_side_limit=text_det_max_side_limit, text_det_thresh=text_det_thresh,
-            text_det_box_thresh=text_det_box_thresh, text_det_unclip_ratio=text_det_unclip_ratio,
-            text_rec_score_thresh=text_rec_score_thresh))
+                     input_path: str | None = None, **options: Any) -> Iterator[OCRResult | InputFailure]:
+        """One result per page, lazily. A bad input yields an InputFailure and the others go on. `options` override
+        the construction values for this call (None keeps them)."""
+        params = self.params.override(**OcrOptions.checked(**options).given())
         for item in expand_inputs(input):
             for page in self.pages(item, page_limit, input_name, input_path):
                 yield page if isinstance(page, InputFailure) else self.ocr_page(page, params)
 
     def predict(self, input: Input | Iterable[Input], **kw: Any) -> list[OCRResult | InputFailure]:
         return list(self.predict_iter(input, **kw))
-
-
-def _refuse_unwarping(flag: bool | None) -> None:
-    if flag:
-        raise ConfigError("document unwarping (UVDoc) is not available on this device",
-                          hint="scan pages flat, or leave use_doc_unwarping off")
-
-
-def _checked(p: OCRParams) -> OCRParams:
-    d = p.det
-    if d.limit_type not in ("min", "max", "resize_long"):
-        raise ConfigError(f"text_det_limit_type must be min, max or resize_long, not {d.limit_type!r}")
-    for name, v in (("text_det_thresh", d.thresh), ("text_det_box_thresh", d.box_thresh)):
-        if not 0.0 <= v <= 1.0:
-            raise ConfigError(f"{name} must be between 0 and 1, not {v}")
-    if d.unclip_ratio <= 0 or d.limit_side_len <= 0 or d.max_side_limit < 32:
-        raise ConfigError("text_det_unclip_ratio and text_det_limit_side_len must be positive, "
-                          "text_det_max_side_limit at least 32")
-    return p

@@ -50,22 +50,22 @@ def _bool(v: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected True or False, not {v!r}")
 
 
-OCR_FLAGS = (  # PaddleOCR's command-line flags, same names and meaning
-    ("--use_doc_orientation_classify", _bool, "turn pages by the document orientation model"),
-    ("--use_doc_unwarping", _bool, "not available on this device (answers with an error)"),
-    ("--use_textline_orientation", _bool, "turn upside-down text lines before recognition"),
-    ("--text_det_limit_side_len", int, "detection size limit (default 64)"),
-    ("--text_det_limit_type", str, "min | max (default min)"),
-    ("--text_det_max_side_limit", int, "largest detection side (default 4000)"),
-    ("--text_det_thresh", float, "pixel threshold of the text map (default 0.3)"),
-    ("--text_det_box_thresh", float, "box score threshold (default 0.6)"),
-    ("--text_det_unclip_ratio", float, "box expansion (default 1.5)"),
-    ("--text_rec_score_thresh", float, "drop lines scored below this (default 0.0)"),
-)
-
-
 def _ocr_kwargs(a) -> dict:
-    return {f[2:]: getattr(a, f[2:]) for f, _, _ in OCR_FLAGS}
+    from .options import OcrOptions
+
+    return {name: getattr(a, name) for name in OcrOptions.model_fields}
+
+
+def _add_ocr_flags(p: argparse.ArgumentParser) -> None:
+    """PaddleOCR's flags, same names and meaning, one per OcrOptions field."""
+    from .options import OcrOptions, value_kind
+
+    for name, field in OcrOptions.model_fields.items():
+        kind, choices = value_kind(name)
+        if kind is bool:
+            p.add_argument(f"--{name}", type=_bool, nargs="?", const=True, default=None, help=field.description)
+        else:
+            p.add_argument(f"--{name}", type=kind, choices=choices, default=None, help=field.description)
 
 
 def _ocr(a) -> int:
@@ -238,8 +238,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--models_dir", type=Path, help="folder with manifest.toml and build/ (default: models_mobile)")
     p.add_argument("--page_limit", type=int, help="read only the first N pages of a PDF")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print results")
-    for flag, typ, text in OCR_FLAGS:
-        p.add_argument(flag, type=typ, nargs="?", const=True if typ is _bool else None, default=None, help=text)
+    _add_ocr_flags(p)
     p.set_defaults(func=_ocr)
 
     p = sub.add_parser("run", help="the appliance daemon: scan folder and MQTT in, results out")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .errors import ConfigError
+from .options import OcrOptions
 from .tomlfile import describe, read_toml
 
 ENV_PREFIX = "EDGE_OCR_"
@@ -73,20 +74,6 @@ class MqttConfig(_Section):
         "table (a message the broker refuses must not block the ones behind it)"))
 
 
-class OcrConfig(_Section):
-    """Pipeline parameters; unset means the profile's (the official) default."""
-
-    use_doc_orientation_classify: bool | None = None
-    use_textline_orientation: bool | None = None
-    text_det_limit_side_len: int | None = Field(None, gt=0)
-    text_det_limit_type: Literal["min", "max"] | None = None
-    text_det_max_side_limit: int | None = Field(None, ge=32)
-    text_det_thresh: float | None = Field(None, ge=0, le=1)
-    text_det_box_thresh: float | None = Field(None, ge=0, le=1)
-    text_det_unclip_ratio: float | None = Field(None, gt=0)
-    text_rec_score_thresh: float | None = Field(None, ge=0, le=1)
-
-
 class LimitsConfig(_Section):
     max_pixels: int = Field(100_000_000, gt=0, description="images over this many pixels are refused")
     max_pdf_pages: int = Field(100, gt=0, description="PDFs with more pages are refused")
@@ -131,7 +118,7 @@ class Settings(BaseSettings):
     results: ResultsConfig = ResultsConfig()
     mqtt: MqttConfig = MqttConfig()
     http: HttpConfig = HttpConfig()
-    ocr: OcrConfig = OcrConfig()
+    ocr: OcrOptions = Field(OcrOptions(), description="pipeline options for every job (edge.options.OcrOptions)")
     limits: LimitsConfig = LimitsConfig()
 
     @field_validator("device_id")

@@ -33,7 +33,7 @@ class Daemon:
         loading = time.monotonic()
         self.ocr = EdgeOCR(profile=settings.profile, models_dir=settings.models_dir,
                            max_pixels=settings.limits.max_pixels, max_pdf_pages=settings.limits.max_pdf_pages,
-                           **settings.ocr.model_dump())  # [ocr] keys are EdgeOCR's own parameter names
+                           **settings.ocr.given())  # [ocr] keys are EdgeOCR's own option names
         f = settings.folder
         result_topic = f"{settings.topic_prefix}/result" if settings.mqtt.enabled else None
         load_seconds = time.monotonic() - loading

@@ -139,7 +139,7 @@ def create_app(settings: Settings, journal: Journal, waiter: Waiter,
         try:
             req = protocol.parse_request(protocol.loads(bytes(body)))
             log_id = req.logId or log_id
-            options = req.options()
+            options = req.options().given()
             if req.file.startswith(("http://", "https://")):
                 if not cfg.allow_urls:
                     raise protocol.RequestError(protocol.UNPROCESSABLE, "file: URLs are not accepted on this device "

@@ -184,7 +184,7 @@ class MqttService:
                 spec["reply_topic"] = protocol.publish_topic(data["replyTopic"], "replyTopic")
             req = protocol.parse_request(data, protocol.MqttRequest)
             body, kind = protocol.decode_file(req)
-            spec.update(options=req.options(), kind=kind, visualize=bool(req.visualize), log_id=req.logId or spec["log_id"],
+            spec.update(options=req.options().given(), kind=kind, visualize=bool(req.visualize), log_id=req.logId or spec["log_id"],
                         page_limit=None)
         except protocol.RequestError as e:
             spec["error"] = {"code": e.code, "message": e.message}

@@ -11,10 +11,11 @@ from typing import Any, Literal
 
 import cv2
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from ..errors import InputError, InputTooLargeError
 from ..io.images import sniff
+from ..options import OcrOptions, camel
 from ..tomlfile import problems
 
 # errorCode values follow HTTP status codes, as the serving API's do
@@ -28,38 +29,33 @@ class RequestError(Exception):
         self.message = message
 
 
-class OCRRequest(BaseModel):
+class _RequestBase(BaseModel):
     """The serving API's request. Types are strict: "0.5" is not a number."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
     file: str = Field(description="base64 of the image or PDF (URLs only where enabled)")
     fileType: Literal[0, 1] | None = Field(None, description="0 PDF, 1 image; inferred from the bytes when absent")
-    useDocOrientationClassify: bool | None = None
-    useDocUnwarping: bool | None = None
-    useTextlineOrientation: bool | None = None
-    textDetLimitSideLen: int | None = Field(None, gt=0)
-    textDetLimitType: Literal["min", "max"] | None = None
-    textDetThresh: float | None = Field(None, ge=0, le=1)
-    textDetBoxThresh: float | None = Field(None, ge=0, le=1)
-    textDetUnclipRatio: float | None = Field(None, gt=0)
-    textRecScoreThresh: float | None = Field(None, ge=0, le=1)
     returnWordBox: bool | None = None
     visualize: bool | None = None
     logId: str | None = None
 
-    def options(self) -> dict[str, Any]:
-        """EdgeOCR.predict keyword arguments (None keeps the service's defaults)."""
-        if self.useDocUnwarping:
-            raise RequestError(UNPROCESSABLE, "useDocUnwarping: document unwarping (UVDoc) is not available on this "
-                                              "device; send flat scans or leave it false")
+    def options(self) -> OcrOptions:
+        """The request's pipeline options, checked by OcrOptions (the one validation)."""
         if self.returnWordBox:
             raise RequestError(UNPROCESSABLE, "returnWordBox: word boxes are not available on this device")
-        return {"use_doc_orientation_classify": self.useDocOrientationClassify,
-                "use_textline_orientation": self.useTextlineOrientation,
-                "text_det_limit_side_len": self.textDetLimitSideLen, "text_det_limit_type": self.textDetLimitType,
-                "text_det_thresh": self.textDetThresh, "text_det_box_thresh": self.textDetBoxThresh,
-                "text_det_unclip_ratio": self.textDetUnclipRatio, "text_rec_score_thresh": self.textRecScoreThresh}
+        values = {name: getattr(self, camel(name)) for name in OcrOptions.model_fields}
+        try:
+            return OcrOptions.model_validate(values)
+        except ValidationError as e:
+            raise RequestError(UNPROCESSABLE, "; ".join(
+                f"{camel(p.split(':')[0])}:{p.split(':', 1)[1]}" for p in problems(e))) from None
+
+
+# The option fields are OcrOptions' own, in the serving API's camelCase, with the same constraints.
+OCRRequest = create_model("OCRRequest", __base__=_RequestBase, __module__=__name__, **{
+    camel(name): (f.annotation, Field(None, description=f.description, json_schema_extra=None))
+    for name, f in OcrOptions.model_fields.items()})
 
 
 class MqttRequest(OCRRequest):
