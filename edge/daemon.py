@@ -13,6 +13,7 @@ from pathlib import Path
 from .config import Settings
 from .service.folder import FolderSource
 from .service.journal import Journal
+from .service.sinks import Sinks
 from .service.worker import Worker, WorkerContext
 
 log = logging.getLogger(__name__)
@@ -45,12 +46,13 @@ class Daemon:
 
             waiter = Waiter()
             metrics = Metrics(self.journal, load_seconds, lambda: self.worker.stats.paused is not None)
+        self.sinks = Sinks(self.journal, results_dir=Path(settings.results.dir), done_dir=Path(f.done_dir),
+                           failed_dir=Path(f.failed_dir), result_topic=result_topic, qos=settings.mqtt.qos,
+                           delete_done=f.delete_done, save_images=settings.results.save_images,
+                           http_waiter=waiter.finish if waiter else None)
         self.worker = Worker(WorkerContext(
-            journal=self.journal, ocr=self.ocr, device_id=settings.device_id, result_topic=result_topic,
-            results_dir=Path(settings.results.dir), done_dir=Path(f.done_dir),
-            failed_dir=Path(f.failed_dir), delete_done=f.delete_done, save_images=settings.results.save_images,
-            qos=settings.mqtt.qos, crash_retries=settings.limits.crash_retries,
-            on_finished=waiter.finish if waiter else None, on_job=metrics.job_finished if metrics else None))
+            journal=self.journal, ocr=self.ocr, device_id=settings.device_id, sinks=self.sinks,
+            crash_retries=settings.limits.crash_retries, on_job=metrics.job_finished if metrics else None))
         if waiter:
             self.http = HttpServer(settings, self.journal, waiter, self.health, metrics)
         self.mqtt = None
@@ -77,7 +79,7 @@ class Daemon:
         n = self.journal.recover()
         if n:
             log.info("resuming %d job(s) interrupted by the last stop", n)
-        self.worker.settle_pending()
+        self.sinks.settle_pending()
         pruned = self.journal.prune(PRUNE_AFTER_SECONDS)
         if pruned:
             log.info("forgot %d finished job(s) older than %d days", pruned, PRUNE_AFTER_SECONDS // 86400)
@@ -106,7 +108,7 @@ class Daemon:
                 try:
                     self.folder.poll()
                     if time.monotonic() >= next_rescan:
-                        self.worker.settle_pending()  # originals that could not be moved before
+                        self.sinks.settle_pending()  # originals that could not be moved before
                         self.folder.rescan()
                         next_rescan = time.monotonic() + self.s.folder.rescan_seconds
                 except Exception:  # a file system surprise must not stop the service; the next pass retries

@@ -4,7 +4,9 @@ import time
 
 from edge.config import FolderConfig
 from edge.service.folder import FolderSource
+from edge.service.jobs import FolderJob, MqttJob
 from edge.service.journal import Journal
+from edge.service.sinks import Sinks
 from realparts import drop, scan_image
 
 
@@ -65,7 +67,7 @@ def test_ignore_patterns_and_excluded_folders(tmp_path):
         drop(tmp_path / "scan", name, scan_image("X"))
     assert _admit_all(src) == 1
     job = journal.claim(timeout=0)
-    assert job.spec["relpath"] == "ok.jpg"
+    assert job.spec.relpath == "ok.jpg"
 
 
 def test_worker_pauses_on_a_results_folder_it_cannot_write_and_resumes_by_itself(tmp_path, built):
@@ -82,10 +84,12 @@ def test_worker_pauses_on_a_results_folder_it_cannot_write_and_resumes_by_itself
     scan = tmp_path / "scan"
     drop(scan, "a.jpg", scan_image("A"))
     digest = hashlib.sha256((scan / "a.jpg").read_bytes()).hexdigest()
-    job_id, _ = journal.add("folder:a.jpg", "folder", {"path": str(scan / "a.jpg"), "relpath": "a.jpg", "sha256": digest})
-    journal.add("mqtt:ok", "mqtt", {"kind": "image", "options": {}}, payload=scan_image("NEXT"))
-    ctx = WorkerContext(journal=journal, ocr=EdgeOCR(profile="x86-onnxruntime"), device_id="t", result_topic=None,
-                        results_dir=blocked, done_dir=tmp_path / "done", failed_dir=tmp_path / "failed")
+    job_id, _ = journal.add("folder:a.jpg", FolderJob(path=str(scan / "a.jpg"), relpath="a.jpg", name="a.jpg",
+                                                      sha256=digest))
+    journal.add("mqtt:ok", MqttJob(topic="t/request", content_sha256="0", kind="image"), payload=scan_image("NEXT"))
+    ctx = WorkerContext(journal=journal, ocr=EdgeOCR(profile="x86-onnxruntime"), device_id="t",
+                        sinks=Sinks(journal, results_dir=blocked, done_dir=tmp_path / "done",
+                                    failed_dir=tmp_path / "failed"))
     worker = Worker(ctx)
     stop = threading.Event()
     t = threading.Thread(target=worker.run, args=(stop,), daemon=True)
@@ -121,14 +125,14 @@ def test_a_queued_scan_swapped_for_a_symlink_is_not_read_through_it(tmp_path, bu
     scan = tmp_path / "scan"
     page = drop(scan, "a.jpg", scan_image("A"))
     digest = hashlib.sha256(page.read_bytes()).hexdigest()
-    journal.add("folder:a.jpg", "folder", {"path": str(page), "relpath": "a.jpg", "name": "a.jpg", "sha256": digest,
-                                           "source": {"type": "folder", "path": "a.jpg"}})
+    journal.add("folder:a.jpg", FolderJob(path=str(page), relpath="a.jpg", name="a.jpg", sha256=digest))
     secret = tmp_path / "secret.jpg"
     secret.write_bytes(page.read_bytes() + b"TOP-SECRET")
     page.unlink()
     page.symlink_to(secret)
-    ctx = WorkerContext(journal=journal, ocr=EdgeOCR(profile="x86-onnxruntime"), device_id="t", result_topic=None,
-                        results_dir=tmp_path / "results", done_dir=tmp_path / "done", failed_dir=tmp_path / "failed")
+    ctx = WorkerContext(journal=journal, ocr=EdgeOCR(profile="x86-onnxruntime"), device_id="t",
+                        sinks=Sinks(journal, results_dir=tmp_path / "results", done_dir=tmp_path / "done",
+                                    failed_dir=tmp_path / "failed"))
     stop = threading.Event()
     t = threading.Thread(target=Worker(ctx).run, args=(stop,), daemon=True)
     t.start()
@@ -140,3 +144,23 @@ def test_a_queued_scan_swapped_for_a_symlink_is_not_read_through_it(tmp_path, bu
     error = (tmp_path / "failed" / "a.jpg.error.json").read_text()
     assert "replaced by a symbolic link" in error and "TOP-SECRET" not in error
     assert not (tmp_path / "results").exists() and secret.exists()
+
+
+def test_jobs_are_typed_and_an_unreadable_record_is_set_aside(tmp_path):
+    """A job comes back from the journal as the class it went in as; a record that is not a valid job (damaged,
+    or written by another version) is failed and kept, and the next job is still claimed."""
+    import sqlite3
+
+    journal = Journal(tmp_path / "journal.sqlite3")
+    bad_id, _ = journal.add("mqtt:bad", MqttJob(topic="t", content_sha256="0", id="bad"))
+    journal.add("folder:ok.jpg", FolderJob(path="/x/ok.jpg", relpath="ok.jpg", name="ok.jpg", sha256="0"))
+    journal.close()
+    db = sqlite3.connect(tmp_path / "journal.sqlite3")
+    db.execute("UPDATE jobs SET spec = ? WHERE id = ?", ('{"type": "mqtt", "topic": 7}', bad_id))
+    db.commit()
+    db.close()
+    journal = Journal(tmp_path / "journal.sqlite3")
+    job = journal.claim(timeout=1)
+    assert isinstance(job.spec, FolderJob) and job.spec.relpath == "ok.jpg" and job.source == "folder"
+    bad = journal.get(bad_id)
+    assert bad["state"] == "failed" and "could not be read" in bad["result"]["errorMsg"]

@@ -20,9 +20,10 @@ from ..config import JUNK, FolderConfig
 from ..errors import InputError
 from ..io.images import decode_image, sniff
 from ..io.pdf import page_count
+from .jobs import FolderJob
 from .journal import Journal
 from .logtext import printable
-from .worker import move_original
+from .sinks import move_original
 
 log = logging.getLogger(__name__)
 
@@ -168,11 +169,9 @@ class FolderSource:
             return False
         rel = path.relative_to(self.root)
         name = display_name(rel)
-        key = f"folder:{name}:{digest}"
-        spec = {"path": str(path), "relpath": rel.as_posix(), "name": name, "sha256": digest,
-                "source": {"type": "folder", "path": name, "subfolder": display_name(rel.parent)
-                           if rel.parent != Path(".") else None}}
-        job_id, new = self.journal.add(key, "folder", spec)
+        spec = FolderJob(path=str(path), relpath=rel.as_posix(), name=name, sha256=digest,
+                         subfolder=display_name(rel.parent) if rel.parent != Path(".") else None)
+        job_id, new = self.journal.add(f"folder:{name}:{digest}", spec)
         if not new:
             job = self.journal.get(job_id)
             # Only once the worker has moved that job's original is a file here a new copy of it; before that it is

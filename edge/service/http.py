@@ -24,6 +24,7 @@ from ..config import Settings
 from ..errors import EngineError, InputError
 from ..io.pdf import page_count
 from . import protocol
+from .jobs import HttpJob
 from .journal import Journal
 from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .metrics import Metrics
@@ -161,9 +162,9 @@ def create_app(settings: Settings, journal: Journal, waiter: Waiter,
                 return _fail(log_id, 429, f"the daily quota of {cfg.daily_page_quota} pages would be passed by this "
                                           f"request's {reserved} page(s); try tomorrow (UTC)")
         visualize = cfg.visualize if req.visualize is None else req.visualize
-        spec = {"kind": kind, "options": options, "visualize": visualize, "log_id": log_id, "page_limit": page_limit,
-                "source": {"type": "http", "client": request.client.host if request.client else None}}
-        job_id, _ = journal.add(f"http:{uuid.uuid4().hex}", "http", spec, payload=payload)
+        spec = HttpJob(kind=kind, options=options, visualize=visualize, log_id=log_id, page_limit=page_limit,
+                       client=request.client.host if request.client else None)
+        job_id, _ = journal.add(f"http:{uuid.uuid4().hex}", spec, payload=payload)
         event = waiter.expect(job_id)
         finished = await asyncio.to_thread(event.wait, cfg.request_timeout_seconds)
         envelope = waiter.take(job_id)

@@ -7,6 +7,7 @@ acknowledges them, so a broker outage delays results but loses none. Jobs are id
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -14,8 +15,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import StorageError
+from pydantic import ValidationError
 
+from ..errors import StorageError
+from .jobs import SPEC, JobSpec
+
+log = logging.getLogger(__name__)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -26,7 +31,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     deadline REAL,                     -- MQTT message expiry as epoch seconds
-    spec TEXT NOT NULL,                -- JSON: what to run and where the answer goes
+    spec TEXT NOT NULL,                -- JSON of the typed job (edge.service.jobs), validated when read back
     payload BLOB,                      -- request bytes (dropped once finished)
     result TEXT,                       -- the published response (JSON)
     settled INTEGER NOT NULL DEFAULT 0 -- folder jobs: original moved to done/failed
@@ -65,7 +70,7 @@ class Job:
     created: float
     attempts: int
     deadline: float | None
-    spec: dict
+    spec: JobSpec
     payload: bytes | None
 
 
@@ -118,7 +123,7 @@ class Journal:
         return _Tx(self._db, self._lock)
 
     # -- jobs -----------------------------------------------------------------------------------------------------
-    def add(self, key: str, source: str, spec: dict, payload: bytes | None = None,
+    def add(self, key: str, spec: JobSpec, payload: bytes | None = None,
             deadline: float | None = None) -> tuple[str, bool]:
         """(job id, True) for a new job; (existing id, False) when the key was seen before."""
         now = time.time()
@@ -129,7 +134,7 @@ class Journal:
                 return row[0], False
             db.execute("INSERT INTO jobs (id, key, source, state, created, updated, deadline, spec, payload) "
                        "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
-                       (job_id, key, source, now, now, deadline, json.dumps(spec), payload))
+                       (job_id, key, spec.type, now, now, deadline, _dump(spec), payload))
             self._changed.notify_all()
         return job_id, True
 
@@ -142,14 +147,27 @@ class Journal:
                     "SELECT id, key, source, state, created, attempts, deadline, spec, payload FROM jobs "
                     "WHERE state = 'queued' ORDER BY created LIMIT 1").fetchone()
                 if row:
+                    try:
+                        spec = _load(row[7])
+                    except (ValueError, ValidationError) as e:  # a record this version cannot read: set aside
+                        self._unreadable(row[0], e)
+                        continue
                     with self._tx() as db:
                         db.execute("UPDATE jobs SET state = 'running', attempts = attempts + 1, updated = ? WHERE id = ?",
                                    (time.time(), row[0]))
-                    return Job(row[0], row[1], row[2], "running", row[4], row[5] + 1, row[6], json.loads(row[7]), row[8])
+                    return Job(row[0], row[1], row[2], "running", row[4], row[5] + 1, row[6], spec, row[8])
                 left = end - time.monotonic()
                 if left <= 0:
                     return None
                 self._changed.wait(left)
+
+    def _unreadable(self, job_id: str, e: Exception) -> None:
+        log.error("job %s: its journal record is not a valid job (%s); failed and kept in the journal for inspection",
+                  job_id, str(e).splitlines()[0])
+        result = {"errorCode": 500, "errorMsg": f"the job's journal record could not be read: {e}"}
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET state = 'failed', result = ?, settled = 1, updated = ? WHERE id = ?",
+                       (json.dumps(result), time.time(), job_id))
 
     def finish(self, job_id: str, state: str, result: dict, messages: list[OutMessage]) -> None:
         """Marks a job done/failed and queues its messages in the same transaction."""
@@ -183,12 +201,12 @@ class Journal:
         with self._tx() as db:
             db.execute("UPDATE jobs SET settled = 1 WHERE id = ?", (job_id,))
 
-    def unsettled_folder_jobs(self) -> list[tuple[str, str, dict]]:
+    def unsettled_folder_jobs(self) -> list[tuple[str, str, JobSpec]]:
         """Finished folder jobs whose original has not been moved yet (a crash between the two steps)."""
         with self._lock:
             rows = self._db.execute("SELECT id, state, spec FROM jobs WHERE source = 'folder' AND settled = 0 "
                                     "AND state IN ('done', 'failed')").fetchall()
-        return [(r[0], r[1], json.loads(r[2])) for r in rows]
+        return [(r[0], r[1], spec) for r in rows if (spec := _load_or_none(r[2])) is not None]
 
     def recover(self) -> int:
         """After a crash: jobs that were running go back to the queue. HTTP jobs fail instead: their client's
@@ -200,11 +218,6 @@ class Journal:
                        "WHERE source = 'http' AND state IN ('queued', 'running')", (gone, now))
             n = db.execute("UPDATE jobs SET state = 'queued', updated = ? WHERE state = 'running'", (now,)).rowcount
         return n
-
-    def quota_used(self, day: str) -> int:
-        with self._lock:
-            row = self._db.execute("SELECT pages FROM quota WHERE day = ?", (day,)).fetchone()
-        return row[0] if row else 0
 
     def quota_reserve(self, day: str, pages: int, limit: int) -> bool:
         """Takes `pages` from the day's quota if they fit, in one transaction: concurrent requests cannot all pass
@@ -229,7 +242,8 @@ class Journal:
         if not row:
             return None
         return {"id": row[0], "key": row[1], "source": row[2], "state": row[3], "attempts": row[4],
-                "spec": json.loads(row[5]), "result": json.loads(row[6]) if row[6] else None, "settled": bool(row[7])}
+                "spec": _load_or_none(row[5]), "result": json.loads(row[6]) if row[6] else None,
+                "settled": bool(row[7])}
 
     def state_of_key(self, key: str) -> str | None:
         with self._lock:
@@ -289,6 +303,24 @@ class Journal:
     def wait_for_outbox(self, timeout: float) -> None:
         with self._changed:
             self._changed.wait(timeout)
+
+
+def _dump(spec: JobSpec) -> str:
+    """JSON with non-ASCII escaped: a scan's name may hold bytes that are not UTF-8 (surrogate escapes), which this
+    keeps and _load gives back exactly."""
+    return json.dumps(SPEC.dump_python(spec, mode="python"), ensure_ascii=True)
+
+
+def _load(text: str) -> JobSpec:
+    return SPEC.validate_python(json.loads(text))
+
+
+def _load_or_none(text: str) -> JobSpec | None:
+    """The job, or None for a record this version cannot read (claim() sets such jobs aside)."""
+    try:
+        return _load(text)
+    except (ValueError, ValidationError):
+        return None
 
 
 def _storage_error(path: Path, e: Exception) -> StorageError:

@@ -18,9 +18,11 @@ from paho.mqtt.properties import Properties
 
 from ..config import Settings
 from . import protocol
+from .jobs import MqttJob, Refusal
 from .journal import Journal, OutMessage
+from .logtext import printable
 from .sinks import mqtt_messages
-from .worker import Stats
+from .stats import Stats
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY = 7 * 24 * 3600  # the broker keeps our subscription and queued requests this long while we are away
@@ -162,70 +164,67 @@ class MqttService:
         props = getattr(msg, "properties", None)
         correlation = getattr(props, "CorrelationData", None) if props else None
         expiry = getattr(props, "MessageExpiryInterval", None) if props else None
-        spec: dict = {"reply_topic": None, "log_id": protocol.new_log_id(),
-                      "correlation_b64": base64.b64encode(correlation).decode() if correlation else None,
-                      "source": {"type": "mqtt", "topic": msg.topic}}
         payload = msg.payload
-        request_id = None
+        job: dict = {"topic": msg.topic, "content_sha256": hashlib.sha256(payload).hexdigest(),
+                     "correlation_b64": base64.b64encode(correlation).decode() if correlation else None}
+        body = None
         try:
             reply = getattr(props, "ResponseTopic", None) if props else None
             if reply is not None:
-                spec["reply_topic"] = protocol.publish_topic(reply, "Response Topic")
+                job["reply_topic"] = protocol.publish_topic(reply, "Response Topic")
             if len(payload) > self.s.limits.max_payload_bytes:
                 m = ID_NEAR_START.search(payload[:4096])  # echo the id without parsing megabytes
-                request_id = _text_or_none(m.group(1).decode("utf-8", "replace")) if m else None
+                job["id"] = _text_or_none(m.group(1).decode("utf-8", "replace")) if m else None
                 raise protocol.RequestError(protocol.TOO_LARGE, f"request of {len(payload)} bytes is over the limit "
                                                                 f"of {self.s.limits.max_payload_bytes}")
             data = protocol.loads(payload)
             if isinstance(data, dict) and isinstance(data.get("id"), str):
-                request_id = _text_or_none(data["id"])  # echoed even when the rest of the request is bad
+                job["id"] = _text_or_none(data["id"])  # echoed even when the rest of the request is bad
                 protocol.utf8_text(data["id"], "id")
             if isinstance(data, dict) and isinstance(data.get("replyTopic"), str) and reply is None:
-                spec["reply_topic"] = protocol.publish_topic(data["replyTopic"], "replyTopic")
+                job["reply_topic"] = protocol.publish_topic(data["replyTopic"], "replyTopic")
             req = protocol.parse_request(data, protocol.MqttRequest)
             body, kind = protocol.decode_file(req)
-            spec.update(options=req.options().given(), kind=kind, visualize=bool(req.visualize), log_id=req.logId or spec["log_id"],
-                        page_limit=None)
+            job.update(options=req.options().given(), kind=kind, visualize=bool(req.visualize),
+                       **({"log_id": req.logId} if req.logId else {}))
         except protocol.RequestError as e:
-            spec["error"] = {"code": e.code, "message": e.message}
+            job["refusal"] = Refusal(code=e.code, message=e.message)
             body = None
         except Exception as e:  # a request that trips a bug is still answered, not dropped
             log.exception("unexpected error reading a request")
-            spec["error"] = {"code": protocol.INTERNAL, "message": f"internal error reading the request: {e}"}
+            job["refusal"] = Refusal(code=protocol.INTERNAL, message=f"internal error reading the request: {e}")
             body = None
-        spec["request_id"] = request_id
-        spec["content_sha256"] = hashlib.sha256(payload).hexdigest()
-        key = f"mqtt:{request_id}" if request_id else f"mqtt:sha256:{spec['content_sha256']}"
+        spec = MqttJob(**job)
+        key = f"mqtt:{spec.id}" if spec.id else f"mqtt:sha256:{spec.content_sha256}"
         deadline = now + expiry if expiry else None
-        job_id, new = self.journal.add(key, "mqtt", spec, payload=body, deadline=deadline)
+        job_id, new = self.journal.add(key, spec, payload=body, deadline=deadline)
         if new:
-            log.info("request %s queued as job %s", request_id or "(no id)", job_id)
+            log.info("request %s queued as job %s", printable(spec.id or "(no id)"), job_id)
         else:
             self._answer_repeat(job_id, spec)
 
-    def _answer_repeat(self, job_id: str, spec: dict) -> None:
+    def _answer_repeat(self, job_id: str, spec: MqttJob) -> None:
         """A request whose id (or, without one, whose content) was seen: the stored answer again, to this request's
         reply topic too; a 409 when the same id came with other content; nothing yet while the first still runs
         (its answer goes out when it finishes)."""
         first = self.journal.get(job_id)
         if first is None:  # pruned between the two reads: nothing to repeat
             return
-        request_id = spec["request_id"]
-        if first["spec"].get("content_sha256") not in (None, spec["content_sha256"]):
-            log.warning("request id %s was used before for other content (job %s): answered 409", request_id, job_id)
-            answer = {**protocol.failure(spec["log_id"], protocol.CONFLICT,
-                                         f"id {request_id!r} was already used for a different request (job {job_id}); "
+        label = printable(spec.id or "(no id)")
+        if first["spec"] is not None and first["spec"].content_sha256 != spec.content_sha256:
+            log.warning("request id %s was used before for other content (job %s): answered 409", label, job_id)
+            answer = {**protocol.failure(spec.log_id, protocol.CONFLICT,
+                                         f"id {spec.id!r} was already used for a different request (job {job_id}); "
                                          "send a new id for new content"),
-                      "id": request_id, "jobId": job_id, "source": spec["source"], "deviceId": self.s.device_id}
+                      "id": spec.id, "jobId": job_id, "source": spec.source(), "deviceId": self.s.device_id}
         elif first["result"] is not None:
-            log.info("request %s repeats job %s: its answer is sent again", request_id or "(no id)", job_id)
+            log.info("request %s repeats job %s: its answer is sent again", label, job_id)
             answer = first["result"]
         else:
-            log.info("request %s repeats job %s, which has not finished; its answer will come", request_id or "(no id)",
-                     job_id)
+            log.info("request %s repeats job %s, which has not finished; its answer will come", label, job_id)
             return
         body = json.dumps(answer, ensure_ascii=False).encode("utf-8")
-        self.journal.send(job_id, mqtt_messages(body, self.result_topic, spec["reply_topic"], spec["correlation_b64"],
+        self.journal.send(job_id, mqtt_messages(body, self.result_topic, spec.reply_topic, spec.correlation_b64,
                                                 self.cfg.qos))
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:

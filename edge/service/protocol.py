@@ -6,7 +6,6 @@ import base64
 import binascii
 import io
 import json
-import uuid
 from typing import Any, Literal
 
 import cv2
@@ -16,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from ..errors import InputError, InputTooLargeError
 from ..io.images import sniff
 from ..options import OcrOptions, camel
+from .jobs import new_log_id  # noqa: F401 (the serving API's logId)
 from ..tomlfile import problems
 
 # errorCode values follow HTTP status codes, as the serving API's do
@@ -140,10 +140,6 @@ def publish_topic(topic: str, what: str) -> str:
     if len(topic.encode("utf-8")) > MAX_TOPIC_BYTES:
         raise RequestError(UNPROCESSABLE, f"{what}: longer than MQTT's {MAX_TOPIC_BYTES} bytes")
     return topic
-
-
-def new_log_id() -> str:
-    return str(uuid.uuid4())
 
 
 def _b64_jpeg(im: Image.Image) -> str:

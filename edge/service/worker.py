@@ -1,32 +1,25 @@
-"""The worker: one thread owns the predictors and turns journal jobs into stored results and outbox messages.
-
-Order per job, chosen so a crash at any point loses nothing and duplicates nothing a subscriber can't tell apart:
-result file (atomic) -> journal done + outbox (one transaction) -> original moved -> job marked settled.
-"""
+"""The worker: one thread owns the predictors, claims journal jobs, runs OCR and builds one answer per job, which the
+sinks deliver. A storage fault pauses it; a stop request ends a job between pages."""
 from __future__ import annotations
 
-import collections
 import errno
 import hashlib
-import json
 import logging
 import os
-import shutil
 import sqlite3
 import stat
-import statistics
 import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import EdgeError, InputError
-from ..models import sha256_file
 from . import protocol
+from .jobs import FolderJob
 from .journal import Job, Journal
 from .logtext import printable
-from .sinks import mqtt_messages
+from .sinks import Sinks
+from .stats import Stats
 
 log = logging.getLogger(__name__)
 STORAGE_FAULTS = (OSError, sqlite3.OperationalError)  # full, read-only or unwritable disks: wait, do not fail the job
@@ -48,63 +41,13 @@ def _describe(e: BaseException) -> str:
 
 
 @dataclass
-class Stats:
-    """What <prefix>/stats reports; only the worker thread writes it."""
-
-    started: float = field(default_factory=time.time)
-    done: int = 0
-    failed: int = 0
-    paused: str | None = None  # why the worker waits on a storage fault; None while it works
-    latencies: collections.deque = field(default_factory=lambda: collections.deque(maxlen=500))
-
-    def snapshot(self, journal: Journal) -> dict:
-        lat = sorted(self.latencies)
-        counts = journal.counts()
-        return {"uptime_seconds": round(time.time() - self.started, 1), "queue_depth": counts["queued"],
-                "running": counts["running"], "outbox": counts["outbox"], "dead_letters": counts["dead_letters"],
-                "jobs_done": self.done, "paused": self.paused,
-                "jobs_failed": self.failed,
-                "latency_seconds": {"mean": round(statistics.fmean(lat), 3) if lat else None,
-                                    "p50": round(lat[len(lat) // 2], 3) if lat else None,
-                                    "p95": round(lat[int(len(lat) * 0.95)], 3) if lat else None, "n": len(lat)}}
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write-then-rename, so a reader never sees half a file. The temporary name is short (a long original name plus
-    a suffix would pass the file system's limit) and is removed when the write fails (a full disk)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{hashlib.sha1(os.fsencode(path.name)).hexdigest()[:16]}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def free_name(target: Path, job_id: str) -> Path:
-    """target, or target with the job id in its name when another file already has that name."""
-    return target if not target.exists() else target.with_name(f"{target.stem}-{job_id[:8]}{target.suffix}")
-
-
-@dataclass
 class WorkerContext:
     journal: Journal
     ocr: object  # edge.api.EdgeOCR
     device_id: str
-    result_topic: str | None  # None without a broker
-    results_dir: Path
-    done_dir: Path
-    failed_dir: Path
-    delete_done: bool = False
-    save_images: bool = False
-    qos: int = 1
+    sinks: Sinks
     crash_retries: int = 2  # runs of a job that stopped the service, after the first, before it is failed
     on_job: Callable[[str, str, float], None] | None = None  # (source, state, seconds since queued): metrics
-    on_finished: Callable[[str, dict], None] | None = None  # HTTP waits on this
 
 
 class Worker:
@@ -114,7 +57,6 @@ class Worker:
         self.last_beat = time.monotonic()  # the systemd watchdog pings only while this moves
         self.current: str | None = None
         self.job_started = 0.0
-        self._settle_warned: set[tuple[str, int | None]] = set()
         self._stop: threading.Event | None = None
         self._stuck: str | None = None  # a job to put back in the queue once the journal takes writes again
 
@@ -177,23 +119,22 @@ class Worker:
         return True
 
     def _give_up(self, job: Job, e: Exception) -> None:
-        envelope = protocol.failure(job.spec.get("log_id") or protocol.new_log_id(), protocol.INTERNAL,
+        envelope = protocol.failure(job.spec.log_id, protocol.INTERNAL,
                                     f"could not store the result: {type(e).__name__}: {e}")
         try:
             self.ctx.journal.finish(job.id, "failed", envelope, [])
             self.stats.failed += 1
         except Exception:
             log.exception("job %s: the journal refused too; it is retried after a restart", job.id)
-        if self.ctx.on_finished:
-            self.ctx.on_finished(job.id, envelope)
+        self.ctx.sinks.answer_waiter(job.id, envelope)
 
     # -- one job ----------------------------------------------------------------------------------------------
     def process(self, job: Job) -> None:
         ctx = self.ctx
         t0 = time.time()
         spec = job.spec
-        log_id = spec.get("log_id") or protocol.new_log_id()
-        pages, timings, kind = [], {}, spec.get("kind")
+        log_id = spec.log_id
+        pages, timings, kind = [], {}, spec.kind
         try:
             crashes = job.attempts - 1  # every earlier claim of this job ended with the service dying
             if crashes > ctx.crash_retries:
@@ -207,15 +148,14 @@ class Worker:
             if job.deadline is not None and time.time() > job.deadline:
                 raise protocol.RequestError(protocol.EXPIRED, "request expired (MQTT message expiry) before it could "
                                                               "be processed; not run")
-            if "error" in spec:  # rejected at the door (malformed request): answered through the same path
-                raise protocol.RequestError(spec["error"]["code"], spec["error"]["message"])
-            if job.source == "folder":
-                name = spec.get("name", spec["relpath"])
-                item, path = read_scan(spec["path"], spec["sha256"], name), spec["path"]
+            if spec.refusal:  # rejected at the door (malformed request): answered through the same path
+                raise protocol.RequestError(spec.refusal.code, spec.refusal.message)
+            if isinstance(spec, FolderJob):
+                item, name, path = read_scan(spec.path, spec.sha256, spec.name), spec.name, spec.path
             else:
                 item, name, path = job.payload, "file", None  # "file": the request's field
-            for page in ctx.ocr.predict_iter(item, page_limit=spec.get("page_limit"), input_name=name,
-                                             input_path=path, **spec.get("options", {})):
+            for page in ctx.ocr.predict_iter(item, page_limit=spec.page_limit, input_name=name, input_path=path,
+                                             **spec.options):
                 if not page.ok:
                     raise page.exception
                 pages.append(page)
@@ -227,7 +167,7 @@ class Worker:
             for p in pages:
                 for k, v in p.timings.items():
                     timings[k] = round(timings.get(k, 0.0) + v, 4)
-            response = protocol.success(log_id, pages, kind, bool(spec.get("visualize")))
+            response = protocol.success(log_id, pages, kind, spec.visualize)
             state = "done"
         except protocol.RequestError as e:
             response, state = protocol.failure(log_id, e.code, e.message), "failed"
@@ -241,11 +181,10 @@ class Worker:
             log.exception("job %s: internal error", job.id)
             response, state = protocol.failure(log_id, protocol.INTERNAL, f"internal error: {type(e).__name__}: {e}"), "failed"
         timings["job_total"] = round(time.time() - t0, 4)
-        envelope = {**response, "id": spec.get("request_id") or job.id, "jobId": job.id, "source": spec.get("source", {}),
+        envelope = {**response, "id": spec.request_id or job.id, "jobId": job.id, "source": spec.source(),
                     "deviceId": ctx.device_id, "profile": ctx.ocr.profile.name, "timings": timings}
-        self._store(job, state, envelope, pages)
-        what = spec.get("name") or spec.get("request_id") or (spec.get("source") or {}).get("client") or ""
-        log.info("job %s %s %s: %s, %d page(s), %.2f s%s", job.id, job.source, printable(str(what)), state, len(pages),
+        ctx.sinks.deliver(job, state, envelope, pages)
+        log.info("job %s %s %s: %s, %d page(s), %.2f s%s", job.id, job.source, printable(spec.label()), state, len(pages),
                  timings["job_total"], "" if state == "done" else f" ({envelope['errorCode']}: "
                  f"{printable(envelope['errorMsg'])[:200]})")
         if state == "done":
@@ -255,53 +194,6 @@ class Worker:
         self.stats.latencies.append(time.time() - job.created)
         if ctx.on_job:
             ctx.on_job(job.source, state, time.time() - job.created)
-        if ctx.on_finished:
-            ctx.on_finished(job.id, envelope)
-
-    def _store(self, job: Job, state: str, envelope: dict, pages: list) -> None:
-        ctx = self.ctx
-        body = json.dumps(envelope, ensure_ascii=False).encode("utf-8")
-        if job.source == "folder":
-            rel = Path(job.spec["relpath"])
-            if state == "done":
-                target = ctx.results_dir / rel.parent / f"{rel.stem}.json"
-                if target.exists() and _job_of(target) not in (job.id, None):
-                    target = free_name(target, job.id)
-                write_atomic(target, json.dumps(envelope, ensure_ascii=False, indent=1).encode("utf-8"))
-                if ctx.save_images:
-                    for page in pages:
-                        page.save_to_img(target.parent)
-            else:
-                write_atomic(ctx.failed_dir / rel.parent / f"{rel.name}.error.json",
-                             json.dumps(envelope, ensure_ascii=False, indent=1).encode("utf-8"))
-        messages = [] if job.source == "http" else mqtt_messages(  # an HTTP client gets its answer on its connection
-            body, ctx.result_topic, job.spec.get("reply_topic"), job.spec.get("correlation_b64"), ctx.qos)
-        ctx.journal.finish(job.id, state, envelope, messages)
-        if job.source == "folder":
-            self.settle(job.id, state, job.spec)
-
-    def settle(self, job_id: str, state: str, spec: dict) -> bool:
-        """Moves the original out of the scan folder; safe to repeat after a crash. A file that cannot be moved
-        (permissions, an immutable file, a read-only mount) stays unsettled and is tried again later: its result is
-        stored, so the job is done either way."""
-        ctx = self.ctx
-        try:
-            move_original(spec, job_id, state, ctx.done_dir, ctx.failed_dir, ctx.delete_done)
-        except OSError as e:
-            key = (job_id, e.errno)
-            if key not in self._settle_warned:
-                self._settle_warned.add(key)
-                log.error("job %s: cannot move %r out of the scan folder (%s); its result is stored. Give the service "
-                          "write access to the file and to %s; it is moved by itself once that works",
-                          job_id, spec.get("name", spec["relpath"]), e.strerror or e,
-                          ctx.done_dir if state == "done" else ctx.failed_dir)
-            return False
-        ctx.journal.mark_settled(job_id)
-        return True
-
-    def settle_pending(self) -> int:
-        """Settles the finished folder jobs whose originals are still in the folder; returns how many remain."""
-        return sum(not self.settle(job_id, state, spec) for job_id, state, spec in self.ctx.journal.unsettled_folder_jobs())
 
 
 def read_scan(path: str, sha256: str, name: str) -> bytes:
@@ -323,27 +215,3 @@ def read_scan(path: str, sha256: str, name: str) -> bytes:
         raise InputError(f"{name}: the file changed after it was queued",
                          hint="the new content is taken as a job of its own once it settles")
     return data
-
-
-def move_original(spec: dict, job_id: str, state: str, done_dir: Path, failed_dir: Path, delete_done: bool) -> None:
-    """Moves a folder job's original to done/ or failed/ (subfolders kept). A file dropped again under the same name
-    while the job ran has other content: it is a job of its own and stays."""
-    src = Path(spec["path"])
-    try:
-        if sha256_file(src) != spec.get("sha256"):
-            return
-        if state == "done" and delete_done:
-            src.unlink()
-            return
-        target = free_name((done_dir if state == "done" else failed_dir) / spec["relpath"], job_id)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(src), str(target))
-    except FileNotFoundError:
-        return  # already gone: moved by an earlier attempt, or removed by someone else
-
-
-def _job_of(result_file: Path) -> str | None:
-    try:
-        return json.loads(result_file.read_text(encoding="utf-8")).get("jobId")
-    except (OSError, ValueError):
-        return None
