@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..checks import Check
 from ..errors import EngineError, ModelError
+from ..memory import rss_bytes
 from ..models import BuiltModels
 from .base import EngineOptions, EnginePlugin
 
@@ -119,13 +120,13 @@ class PaddleLitePredictor:
         x = np.ascontiguousarray(x, dtype=np.float32)
         shape = tuple(x.shape)
         new = shape not in self._by_shape
-        before = _rss() if new else 0
+        before = rss_bytes() if new else 0
         p = self._predictor(shape)
         p.get_input(0).from_numpy(x)
         p.run()
         out = p.get_output(0).numpy().copy()
         if new:  # what this shape's predictor holds: creation plus the buffers of its first run
-            self._cost[shape] = max(0, _rss() - before)
+            self._cost[shape] = max(0, rss_bytes() - before)
             self._evict(keep=shape)
         return out
 
@@ -137,14 +138,6 @@ def _trim_heap() -> None:
     if name:
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(name).malloc_trim(0)
-
-
-def _rss() -> int:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return 0
 
 
 @contextlib.contextmanager

@@ -2,24 +2,16 @@
 engine load time, memory. One registry per daemon (no process-global state)."""
 from __future__ import annotations
 
-import os
 from typing import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from ..memory import rss_bytes
 from .journal import Journal
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
-
-
-def _rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return 0
 
 
 class _Live:
@@ -37,7 +29,7 @@ class _Live:
             yield GaugeMetricFamily(name, text, value=counts[key])
         yield GaugeMetricFamily("edge_ocr_engine_load_seconds", "time to load the models at start",
                                 value=self.load_seconds)
-        yield GaugeMetricFamily("edge_ocr_resident_memory_bytes", "resident memory of the service", value=_rss_bytes())
+        yield GaugeMetricFamily("edge_ocr_resident_memory_bytes", "resident memory of the service", value=rss_bytes())
         yield GaugeMetricFamily("edge_ocr_worker_paused", "1 while a storage fault pauses the worker",
                                 value=1 if self.paused() else 0)
 
