@@ -97,6 +97,7 @@ class HttpConfig(_Section):
     url_allow_hosts: list[str] = Field(default_factory=list, description="hosts URLs may point to (required with allow_urls)")
     request_timeout_seconds: float = Field(300, gt=0, description="answer 504 when the job has not finished by then")
     read_timeout_seconds: float = Field(30, gt=0, description="answer 408 when a request body takes longer to arrive")
+    header_timeout_seconds: float = Field(10, gt=0, description="close a connection whose request headers take longer")
     max_connections: int = Field(64, ge=1, le=10000, description=(
         "requests handled at once; more are answered 503 at once (slow clients cannot use up the file descriptors)"))
     visualize: bool = Field(False, description="default of the request's `visualize`")

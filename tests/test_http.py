@@ -240,3 +240,35 @@ def test_prometheus_metrics_and_health(server):
     assert samples["edge_ocr_worker_paused"] == 0
     health = requests.get(f"{url}/health", timeout=10)
     assert health.status_code == 200 and health.json()["status"] == "ok" and health.json()["worker"] == "working"
+
+
+def test_slow_clients_cannot_hold_the_server(tmp_path):
+    """20 connections that never finish their headers, against 8 allowed at once: they are closed after the header
+    deadline, and a real request is served again."""
+    import socket
+    import time
+
+    port = free_port()
+    d = Daemon(tmp_path / "s", folder={"enabled": False},
+               http={"enabled": True, "port": port, "max_connections": 8, "header_timeout_seconds": 2}).start()
+    try:
+        slow = []
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"POST /ocr HTTP/1.1\r\nHost: x\r\n")
+            slow.append(s)
+        time.sleep(0.5)
+        assert requests.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 503  # all slots held
+        time.sleep(3)
+        closed = 0
+        for s in slow:
+            s.settimeout(1)
+            try:
+                closed += s.recv(100) == b""
+            except OSError:
+                closed += 1
+        assert closed == 20
+        r = requests.post(f"http://127.0.0.1:{port}/ocr", json={"file": _b64(scan_image("AFTER"))}, timeout=60)
+        assert r.status_code == 200
+    finally:
+        assert d.terminate() == 0

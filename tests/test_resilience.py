@@ -326,3 +326,28 @@ def test_sigterm_stops_a_long_pdf_between_pages_and_the_job_runs_after_the_resta
     finally:
         if d.proc and d.proc.poll() is None:
             d.kill9()
+
+
+def test_the_longest_file_names_get_their_result_and_error_files(tmp_path):
+    """A 255-byte name: its result (<stem>.json) and its error file (<name>.error.json) would pass the file system's
+    limit; they are shortened with a hash instead of failing (or pausing the service for ever)."""
+    d = Daemon(tmp_path / "d")
+    good = "g" * 251 + ".jpg"
+    bad = "b" * 251 + ".jpg"
+    d.scan.mkdir(parents=True)
+    (d.scan / good).write_bytes(scan_image("LONG NAME"))
+    (d.scan / bad).write_bytes(b"not an image at all")
+    d.start()
+    try:
+        files = d.wait_results(1, 60)
+        assert json.loads(files[0].read_text())["source"]["path"] == good and len(files[0].name) == 255
+        end = time.time() + 60
+        while not list(d.failed.glob("*.error.json")) and time.time() < end:
+            time.sleep(0.2)
+        (error,) = list(d.failed.glob("*.error.json"))
+        assert len(error.name) == 255 and json.loads(error.read_text())["errorCode"] == 422
+        assert "Paused" not in d.log.read_text() and not list(d.scan.iterdir())
+        assert d.terminate() == 0
+    finally:
+        if d.proc and d.proc.poll() is None:
+            d.kill9()

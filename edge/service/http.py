@@ -193,13 +193,55 @@ def create_app(settings: Settings, journal: Journal, waiter: Waiter,
     return app
 
 
+def _header_timeout_protocol(seconds: float) -> type:
+    """uvicorn's HTTP/1.1 protocol with a deadline for a request's headers: a client that opens a connection and
+    sends its headers slowly (or never) is disconnected after `seconds`, so slow clients cannot hold every slot."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderTimeoutProtocol(H11Protocol):
+        _header_timer = None
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._header_timer = self.loop.call_later(seconds, self._headers_late)
+
+        def _disarm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _headers_late(self) -> None:
+            if self.cycle is None and not self.transport.is_closing():  # still no complete request line and headers
+                self.transport.close()
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            if self.cycle is not None:
+                self._disarm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()  # the next request on a kept-alive connection gets the same deadline
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return HeaderTimeoutProtocol
+
+
 class HttpServer:
     def __init__(self, settings: Settings, journal: Journal, waiter: Waiter,
                  health: Callable[[], tuple[bool, dict]] | None = None, metrics: Metrics | None = None):
         app = create_app(settings, journal, waiter, health, metrics)
         self.server = uvicorn.Server(uvicorn.Config(
             app, host=settings.http.host, port=settings.http.port, log_level="warning", lifespan="off",
-            access_log=False, limit_concurrency=settings.http.max_connections, timeout_keep_alive=5))
+            access_log=False, limit_concurrency=settings.http.max_connections, timeout_keep_alive=5,
+            http=_header_timeout_protocol(settings.http.header_timeout_seconds)))
         self.thread = threading.Thread(target=self.server.run, name="http", daemon=True)
 
     def start(self, timeout: float = 30) -> None:

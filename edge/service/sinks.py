@@ -52,6 +52,20 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+NAME_MAX = 255  # bytes in one file name on Linux file systems
+
+
+def fit_name(base: str, suffix: str) -> str:
+    """base + suffix, shortened to the file system's limit when a long scan name plus the suffix would pass it (the
+    cut keeps a hash of the whole base, so two long names do not meet)."""
+    raw = os.fsencode(base)
+    if len(raw) + len(os.fsencode(suffix)) <= NAME_MAX:
+        return base + suffix
+    tag = "~" + hashlib.sha1(raw).hexdigest()[:8]
+    keep = NAME_MAX - len(os.fsencode(suffix)) - len(tag)
+    return os.fsdecode(raw[:keep]) + tag + suffix
+
+
 def free_name(target: Path, job_id: str) -> Path:
     """target, or target with the job id in its name when another file already has that name."""
     return target if not target.exists() else target.with_name(f"{target.stem}-{job_id[:8]}{target.suffix}")
@@ -109,7 +123,7 @@ class Sinks:
         rel = Path(spec.relpath)
         text = json.dumps(envelope, ensure_ascii=False, indent=1).encode("utf-8")
         if state == "done":
-            target = self.results_dir / rel.parent / f"{rel.stem}.json"
+            target = self.results_dir / rel.parent / fit_name(rel.stem, ".json")
             if target.exists() and _job_of(target) not in (job.id, None):
                 target = free_name(target, job.id)
             write_atomic(target, text)
@@ -117,7 +131,7 @@ class Sinks:
                 for page in pages:
                     page.save_to_img(target.parent)
         else:
-            write_atomic(self.failed_dir / rel.parent / f"{rel.name}.error.json", text)
+            write_atomic(self.failed_dir / rel.parent / fit_name(rel.name, ".error.json"), text)
 
     def settle(self, job_id: str, state: str, spec: FolderJob) -> bool:
         """Moves the original out of the scan folder; safe to repeat after a crash. A file that cannot be moved
