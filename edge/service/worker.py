@@ -75,7 +75,7 @@ class Worker:
         while not stop.is_set():
             self.last_beat = time.monotonic()
             if pause:
-                stop.wait(pause)
+                self._rest(pause)
                 if self._stuck is not None and not self._requeue(self._stuck):
                     pause = min(pause * 2, MAX_PAUSE)
                     continue
@@ -102,6 +102,13 @@ class Worker:
                 self._give_up(job, e)
             finally:
                 self.current = None
+
+    def _rest(self, seconds: float) -> None:
+        """Waits out a pause while still beating: a paused worker is alive (systemd must not restart it for that)."""
+        end = time.monotonic() + seconds
+        while not self._stop.is_set() and time.monotonic() < end:
+            self.last_beat = time.monotonic()
+            self._stop.wait(min(0.5, end - time.monotonic()))
 
     def _paused(self, pause: float, why: str) -> float:
         pause = min(max(pause * 2, MIN_PAUSE), MAX_PAUSE)
