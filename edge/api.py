@@ -121,7 +121,7 @@ class EdgeOCR:
 
     # -- inputs -------------------------------------------------------------------------------------------------
     def pages(self, item: Input, page_limit: int | None = None, name: str | None = None,
-              input_path: str | None = None) -> Iterator[Page | InputFailure]:
+              input_path: str | None = None, page_start: int = 0) -> Iterator[Page | InputFailure]:
         """Decoded pages of one input; a bad input becomes one InputFailure naming it."""
         if name is None:
             name = str(item) if isinstance(item, (str, Path)) else ("<bytes>" if isinstance(item, bytes) else "<array>")
@@ -145,7 +145,7 @@ class EdgeOCR:
                                  hint="pass a path, a folder, bytes, a numpy image or a list of them")
             if sniff(data) == "pdf":
                 for i, img in enumerate(render_pages(data, name, page_limit=page_limit, max_pages=self.max_pdf_pages,
-                                                     max_pixels=self.max_pixels)):
+                                                     max_pixels=self.max_pixels, start=page_start), page_start):
                     yield Page(path, i, img, time.perf_counter() - t0)
                     t0 = time.perf_counter()
             else:
@@ -162,12 +162,13 @@ class EdgeOCR:
         return OCRResult(data, image=out.image, input_image=page.image, timings=out.timings)
 
     def predict_iter(self, input: Input | Iterable[Input], *, page_limit: int | None = None, input_name: str | None = None,
-                     input_path: str | None = None, **options: Any) -> Iterator[OCRResult | InputFailure]:
+                     input_path: str | None = None, page_start: int = 0,
+                     **options: Any) -> Iterator[OCRResult | InputFailure]:
         """One result per page, lazily. A bad input yields an InputFailure and the others go on. `options` override
         the construction values for this call (None keeps them)."""
         params = self.params.override(**OcrOptions.checked(**options).given())
         for item in expand_inputs(input):
-            for page in self.pages(item, page_limit, input_name, input_path):
+            for page in self.pages(item, page_limit, input_name, input_path, page_start):
                 yield page if isinstance(page, InputFailure) else self.ocr_page(page, params)
 
     def predict(self, input: Input | Iterable[Input], **kw: Any) -> list[OCRResult | InputFailure]:

@@ -304,7 +304,7 @@ def _pdf(pages: int) -> bytes:
     return buf.getvalue()
 
 
-def test_sigterm_stops_a_long_pdf_between_pages_and_the_job_runs_after_the_restart(tmp_path):
+def test_sigterm_stops_a_long_pdf_between_pages_and_the_job_goes_on_after_the_restart(tmp_path):
     d = Daemon(tmp_path / "d", limits={"max_pdf_pages": 200})
     d.start()
     try:
@@ -317,11 +317,17 @@ def test_sigterm_stops_a_long_pdf_between_pages_and_the_job_runs_after_the_resta
         assert d.terminate(timeout=60) == 0
         stop_seconds = time.time() - t0
         assert stop_seconds < 10, stop_seconds  # not the whole document
-        assert "put back after" in d.log.read_text() and not d.result_files()
+        log = d.log.read_text()
+        assert "put back after" in log and not d.result_files()
+        done_before = int(log.split("put back after ")[1].split(" page")[0])
+        assert 0 < done_before < 120
         d.start()
         files = d.wait_results(1, 300)
+        assert f"goes on from page {done_before + 1}" in d.log.read_text()
         result = json.loads(files[0].read_text())
         assert result["errorCode"] == 0 and result["result"]["dataInfo"]["numPages"] == 120
+        assert len(result["result"]["ocrResults"]) == 120
+        assert result["result"]["dataInfo"]["pages"] == [{"width": 1224, "height": 1584}] * 120
         assert d.terminate() == 0
     finally:
         if d.proc and d.proc.poll() is None:

@@ -37,8 +37,10 @@ def page_count(data: bytes, name: str = "input") -> int:
 
 
 def render_pages(data: bytes, name: str = "input", *, page_limit: int | None = None,
-                 max_pages: int = DEFAULT_MAX_PAGES, max_pixels: int | None = None) -> Iterator[np.ndarray]:
-    """Yields BGR pages. page_limit reads only the first N pages; without it, a PDF over max_pages is refused whole."""
+                 max_pages: int = DEFAULT_MAX_PAGES, max_pixels: int | None = None,
+                 start: int = 0) -> Iterator[np.ndarray]:
+    """Yields BGR pages from page `start` (0-based). page_limit reads only the first N pages; without it, a PDF over
+    max_pages is refused whole."""
     with _PDFIUM_LOCK:
         doc = _open(data, name)
         try:
@@ -53,7 +55,7 @@ def render_pages(data: bytes, name: str = "input", *, page_limit: int | None = N
             raise InputTooLargeError(f"{name}: the PDF has {n} pages, more than the limit of {max_pages}",
                              hint="split the document, pass page_limit to read only the first pages, "
                                   "or raise limits.max_pdf_pages")
-        for i in range(min(n, page_limit) if page_limit else n):
+        for i in range(start, min(n, page_limit) if page_limit else n):
             with _PDFIUM_LOCK:
                 page = doc[i]
                 try:

@@ -58,6 +58,12 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     reason TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS quota (day TEXT PRIMARY KEY, pages INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS job_pages (            -- pages of a long job done before a stop, so it goes on from there
+    job_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    answer TEXT NOT NULL,
+    PRIMARY KEY (job_id, idx)
+);
 """
 
 
@@ -176,6 +182,7 @@ class Journal:
         with self._tx() as db:
             db.execute("UPDATE jobs SET state = ?, result = ?, payload = NULL, updated = ? WHERE id = ?",
                        (state, json.dumps(result, ensure_ascii=False), now, job_id))
+            db.execute("DELETE FROM job_pages WHERE job_id = ?", (job_id,))
             for m in messages:
                 db.execute("INSERT INTO outbox (job_id, topic, payload, qos, properties, created) VALUES (?, ?, ?, ?, ?, ?)",
                            (job_id, m.topic, m.payload, m.qos, json.dumps(m.properties) if m.properties else None, now))
@@ -189,6 +196,16 @@ class Journal:
                 db.execute("INSERT INTO outbox (job_id, topic, payload, qos, properties, created) VALUES (?, ?, ?, ?, ?, ?)",
                            (job_id, m.topic, m.payload, m.qos, json.dumps(m.properties) if m.properties else None, now))
             self._changed.notify_all()
+
+    def keep_pages(self, job_id: str, first: int, answers: list[dict]) -> None:
+        with self._tx() as db:
+            db.executemany("INSERT OR REPLACE INTO job_pages (job_id, idx, answer) VALUES (?, ?, ?)",
+                           [(job_id, first + i, json.dumps(a)) for i, a in enumerate(answers)])
+
+    def kept_pages(self, job_id: str) -> list[dict]:
+        with self._lock:
+            rows = self._db.execute("SELECT answer FROM job_pages WHERE job_id = ? ORDER BY idx", (job_id,)).fetchall()
+        return [json.loads(r[0]) for r in rows]
 
     def requeue(self, job_id: str) -> None:
         """Puts a running job back in the queue without counting the run (the service did not die on it)."""

@@ -157,31 +157,27 @@ def prune(obj: Any) -> Any:
     return obj
 
 
-def ocr_results(pages: list, visualize: bool) -> list[dict]:
-    out = []
-    for page in pages:
-        item = {"prunedResult": prune(dict(page)), "ocrImage": None, "docPreprocessingImage": None, "inputImage": None}
-        if visualize:
-            images = page.to_images()
-            item["ocrImage"] = _b64_jpeg(images["ocr_res_img"])
-            if "doc_preprocessor_res" in images:
-                item["docPreprocessingImage"] = _b64_jpeg(images["doc_preprocessor_res"])
-            item["inputImage"] = _b64_jpeg(Image.fromarray(cv2.cvtColor(page.input_image, cv2.COLOR_BGR2RGB)))
-        out.append(item)
-    return out
+def page_answer(page, visualize: bool) -> dict:
+    """One page's part of the answer: its ocrResults item, its size and its timings. Plain JSON, so the pages of a
+    long PDF done before a restart can be kept in the journal and the job goes on from the next page."""
+    item = {"prunedResult": prune(dict(page)), "ocrImage": None, "docPreprocessingImage": None, "inputImage": None}
+    if visualize:
+        images = page.to_images()
+        item["ocrImage"] = _b64_jpeg(images["ocr_res_img"])
+        if "doc_preprocessor_res" in images:
+            item["docPreprocessingImage"] = _b64_jpeg(images["doc_preprocessor_res"])
+        item["inputImage"] = _b64_jpeg(Image.fromarray(cv2.cvtColor(page.input_image, cv2.COLOR_BGR2RGB)))
+    height, width = page.input_image.shape[:2]
+    return {"item": item, "size": {"width": int(width), "height": int(height)}, "timings": dict(page.timings)}
 
 
-def data_info(kind: str, pages: list) -> dict:
+def success(log_id: str, answers: list[dict], kind: str) -> dict:
     if kind == "pdf":
-        dims = [{"width": int(p.input_image.shape[1]), "height": int(p.input_image.shape[0])} for p in pages]
-        return {"type": "pdf", "numPages": len(pages), "pages": dims}
-    img = pages[0].input_image
-    return {"type": "image", "width": int(img.shape[1]), "height": int(img.shape[0])}
-
-
-def success(log_id: str, pages: list, kind: str, visualize: bool) -> dict:
+        info = {"type": "pdf", "numPages": len(answers), "pages": [a["size"] for a in answers]}
+    else:
+        info = {"type": "image", **answers[0]["size"]}
     return {"logId": log_id, "errorCode": 0, "errorMsg": "Success",
-            "result": {"ocrResults": ocr_results(pages, visualize), "dataInfo": data_info(kind, pages)}}
+            "result": {"ocrResults": [a["item"] for a in answers], "dataInfo": info}}
 
 
 def failure(log_id: str, code: int, message: str) -> dict:

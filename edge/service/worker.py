@@ -92,7 +92,8 @@ class Worker:
                 pause, self.stats.paused = 0.0, None
             except Interrupted as e:
                 self._requeue(job.id)
-                log.info("stopping: job %s put back after %d page(s); it runs again after the restart", job.id, e.pages)
+                log.info("stopping: job %s put back after %d page(s); it goes on from there after the restart", job.id,
+                         e.pages)
             except STORAGE_FAULTS as e:
                 self._stuck = job.id
                 pause = self._paused(pause, f"cannot store the result of job {job.id}: {_describe(e)}")
@@ -141,7 +142,7 @@ class Worker:
         t0 = time.time()
         spec = job.spec
         log_id = spec.log_id
-        pages, timings, kind = [], {}, spec.kind
+        pages, answers, timings, kind = [], [], {}, spec.kind
         try:
             crashes = job.attempts - 1  # every earlier claim of this job ended with the service dying
             if crashes > ctx.crash_retries:
@@ -161,20 +162,26 @@ class Worker:
                 item, name, path = read_scan(spec.path, spec.sha256, spec.name), spec.name, spec.path
             else:
                 item, name, path = job.payload, "file", None  # "file": the request's field
+            kept = ctx.journal.kept_pages(job.id)  # pages done before the service last stopped
+            if kept:
+                log.info("job %s goes on from page %d", job.id, len(kept) + 1)
+            answers = list(kept)
             for page in ctx.ocr.predict_iter(item, page_limit=spec.page_limit, input_name=name, input_path=path,
-                                             **spec.options):
+                                             page_start=len(kept), **spec.options):
                 if not page.ok:
                     raise page.exception
                 pages.append(page)
+                answers.append(protocol.page_answer(page, spec.visualize))
                 if self._stop is not None and self._stop.is_set():  # a long PDF must not outlast TimeoutStopSec
-                    raise Interrupted(len(pages))
-            if not pages:
+                    ctx.journal.keep_pages(job.id, len(kept), answers[len(kept):])
+                    raise Interrupted(len(answers))
+            if not answers:
                 raise InputError("the input has no pages")
-            kind = kind or ("pdf" if pages[0]["page_index"] is not None else "image")
-            for p in pages:
-                for k, v in p.timings.items():
+            kind = kind or ("pdf" if kept or pages[0]["page_index"] is not None else "image")
+            for a in answers:
+                for k, v in a["timings"].items():
                     timings[k] = round(timings.get(k, 0.0) + v, 4)
-            response = protocol.success(log_id, pages, kind, spec.visualize)
+            response = protocol.success(log_id, answers, kind)
             state = "done"
         except protocol.RequestError as e:
             response, state = protocol.failure(log_id, e.code, e.message), "failed"
@@ -191,7 +198,7 @@ class Worker:
         envelope = {**response, "id": spec.request_id or job.id, "jobId": job.id, "source": spec.source(),
                     "deviceId": ctx.device_id, "profile": ctx.ocr.profile.name, "timings": timings}
         ctx.sinks.deliver(job, state, envelope, pages)
-        log.info("job %s %s %s: %s, %d page(s), %.2f s%s", job.id, job.source, printable(spec.label()), state, len(pages),
+        log.info("job %s %s %s: %s, %d page(s), %.2f s%s", job.id, job.source, printable(spec.label()), state, len(answers),
                  timings["job_total"], "" if state == "done" else f" ({envelope['errorCode']}: "
                  f"{printable(envelope['errorMsg'])[:200]})")
         if state == "done":
