@@ -60,16 +60,16 @@ def bench_one(inputs: list[str], profile: str | None, engine: str | None, repeat
 def bench_engines(inputs: list[str], engines: list[str] | None, profile: str | None, repeat: int,
                   pythons: dict[str, str] | None = None) -> dict:
     """Each engine in a child process; `pythons` maps an engine to the interpreter of its environment."""
-    from .engine import engine_keys, runnable_here
+    from .engine import engine_keys, options_for, plugin
 
     pythons = pythons or {}
     unknown = sorted(set(pythons) - set(engine_keys()))
     if unknown:
         raise ConfigError(f"--engine-python names unknown engines: {', '.join(unknown)}",
                           hint=f"engines: {', '.join(engine_keys())}")
-    if not engines:
-        here = runnable_here(platform.machine())[0]
-        engines = [k for k in engine_keys() if k in here or k in pythons]
+    if not engines:  # asked of the plugins only: this parent process loads no engine library
+        engines = [k for k in engine_keys()
+                   if k in pythons or not plugin(k).problems(options_for(k), platform.machine())]
     runs = {}
     for engine in engines:
         with tempfile.NamedTemporaryFile(suffix=".json") as out:

@@ -22,7 +22,7 @@ from ..io.images import decode_image, sniff
 from ..io.pdf import page_count
 from .jobs import FolderJob
 from .journal import Journal
-from .logtext import printable
+from .logtext import display_name
 from .sinks import move_original
 
 log = logging.getLogger(__name__)
@@ -200,12 +200,6 @@ class _Events(FileSystemEventHandler):
         for p in (event.src_path, getattr(event, "dest_path", "")):
             if p:
                 self.source.notice(Path(os.fsdecode(p)))
-
-
-def display_name(path: Path) -> str:
-    """A file name as text for logs and JSON: bytes that are not UTF-8 as \\xNN, control characters (a newline that
-    would forge a log line) escaped. The file itself keeps its name."""
-    return printable(os.fsencode(path).decode("utf-8", "backslashreplace"))
 
 
 def _inside(path: Path, root: Path) -> bool:

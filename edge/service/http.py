@@ -24,7 +24,7 @@ from ..config import Settings
 from ..errors import EngineError, InputError
 from ..io.pdf import page_count
 from . import protocol
-from .jobs import HttpJob
+from .jobs import HttpJob, new_log_id
 from .journal import Journal
 from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .metrics import Metrics
@@ -124,7 +124,7 @@ def create_app(settings: Settings, journal: Journal, waiter: Waiter,
                          413: {"description": "body or input over a limit"}, 422: {"description": "invalid field or input"},
                          429: {"description": "daily page quota used up"}, 504: {"description": "job not finished in time"}})
     async def ocr(request: Request) -> JSONResponse:
-        log_id = protocol.new_log_id()
+        log_id = new_log_id()
         if cfg.token and not hmac.compare_digest(request.headers.get("authorization", "").encode("utf-8", "replace"),
                                                  f"token {cfg.token.get_secret_value()}".encode()):
             return _fail(log_id, 403, "missing or wrong token (send 'Authorization: token <token>')")

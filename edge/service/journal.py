@@ -183,18 +183,13 @@ class Journal:
             db.execute("UPDATE jobs SET state = ?, result = ?, payload = NULL, updated = ? WHERE id = ?",
                        (state, json.dumps(result, ensure_ascii=False), now, job_id))
             db.execute("DELETE FROM job_pages WHERE job_id = ?", (job_id,))
-            for m in messages:
-                db.execute("INSERT INTO outbox (job_id, topic, payload, qos, properties, created) VALUES (?, ?, ?, ?, ?, ?)",
-                           (job_id, m.topic, m.payload, m.qos, json.dumps(m.properties) if m.properties else None, now))
+            _queue(db, job_id, messages, now)
             self._changed.notify_all()
 
     def send(self, job_id: str, messages: list[OutMessage]) -> None:
         """Queues more messages for a job (the stored answer again, for a repeated request)."""
-        now = time.time()
         with self._tx() as db:
-            for m in messages:
-                db.execute("INSERT INTO outbox (job_id, topic, payload, qos, properties, created) VALUES (?, ?, ?, ?, ?, ?)",
-                           (job_id, m.topic, m.payload, m.qos, json.dumps(m.properties) if m.properties else None, now))
+            _queue(db, job_id, messages, time.time())
             self._changed.notify_all()
 
     def keep_pages(self, job_id: str, first: int, answers: list[dict]) -> None:
@@ -307,10 +302,7 @@ class Journal:
                        "SELECT seq, job_id, topic, payload, qos, properties, ?, ? FROM outbox WHERE seq = ?",
                        (now, reason, m.seq))
             db.execute("DELETE FROM outbox WHERE seq = ?", (m.seq,))
-            if replacement:
-                db.execute("INSERT INTO outbox (job_id, topic, payload, qos, properties, created) VALUES (?, ?, ?, ?, ?, ?)",
-                           (m.job_id, replacement.topic, replacement.payload, replacement.qos,
-                            json.dumps(replacement.properties) if replacement.properties else None, now))
+            _queue(db, m.job_id, [replacement] if replacement else [], now)
             self._changed.notify_all()
 
     def delivered(self, seq: int) -> None:
@@ -320,6 +312,13 @@ class Journal:
     def wait_for_outbox(self, timeout: float) -> None:
         with self._changed:
             self._changed.wait(timeout)
+
+
+def _queue(db: sqlite3.Connection, job_id: str, messages: list[OutMessage], now: float) -> None:
+    """Adds a job's messages to the outbox, inside the caller's transaction."""
+    db.executemany("INSERT INTO outbox (job_id, topic, payload, qos, properties, created) VALUES (?, ?, ?, ?, ?, ?)",
+                   [(job_id, m.topic, m.payload, m.qos, json.dumps(m.properties) if m.properties else None, now)
+                    for m in messages])
 
 
 def _dump(spec: JobSpec) -> str:

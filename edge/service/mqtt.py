@@ -18,7 +18,7 @@ from paho.mqtt.properties import Properties
 
 from ..config import Settings
 from . import protocol
-from .jobs import MqttJob, Refusal
+from .jobs import MqttJob, Refusal, new_log_id
 from .journal import Journal, OutMessage
 from .logtext import printable
 from .sinks import mqtt_messages
@@ -37,7 +37,7 @@ def _too_large_answer(m: OutMessage, reason: str) -> OutMessage | None:
     except ValueError:
         return None
     keep = ("id", "jobId", "source", "deviceId", "profile")
-    answer = {**protocol.failure(original.get("logId") or protocol.new_log_id(), protocol.TOO_LARGE,
+    answer = {**protocol.failure(original.get("logId") or new_log_id(), protocol.TOO_LARGE,
                                  f"the result is too large for the broker: {reason}; ask without visualize, or raise "
                                  "the broker's max_packet_size"),
               **{k: original[k] for k in keep if k in original}}

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from ..errors import InputError, InputTooLargeError
 from ..io.images import sniff
 from ..options import OcrOptions, camel
-from .jobs import new_log_id  # noqa: F401 (the serving API's logId)
 from ..tomlfile import problems
 
 # errorCode values follow HTTP status codes, as the serving API's do

@@ -31,8 +31,10 @@ def mqtt_messages(body: bytes, result_topic: str | None, reply_topic: str | None
     props = {"user": [SCHEMA_PROPERTY]}
     out = [OutMessage(result_topic, body, qos, props)]
     if reply_topic:
-        out.append(OutMessage(reply_topic, body, qos, {**props, **({"correlation_b64": correlation_b64}
-                                                                 if correlation_b64 else {})}))
+        reply_props = dict(props)
+        if correlation_b64:
+            reply_props["correlation_b64"] = correlation_b64
+        out.append(OutMessage(reply_topic, body, qos, reply_props))
     return out
 
 

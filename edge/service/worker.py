@@ -17,7 +17,7 @@ from ..errors import EdgeError, InputError
 from . import protocol
 from .jobs import FolderJob
 from .journal import Job, Journal
-from .logtext import printable
+from .logtext import display_name, printable
 from .sinks import Sinks
 from .stats import Stats
 
@@ -36,7 +36,7 @@ class Interrupted(BaseException):
 
 def _describe(e: BaseException) -> str:
     if isinstance(e, OSError) and e.filename:
-        return f"{e.strerror or e} ({os.fsencode(e.filename).decode('utf-8', 'backslashreplace')})"
+        return f"{e.strerror or e} ({display_name(e.filename)})"
     return str(e)
 
 
