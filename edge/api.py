@@ -7,18 +7,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Union
 
+import cv2
 import numpy as np
 
+from .budget import Policy
 from .engine import create_engine
 from .errors import EdgeError, InputError
 from .io.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, decode_image, sniff
 from .io.pdf import DEFAULT_MAX_PAGES, render_pages
+from .memory import rss_bytes, trim_heap
 from .options import OcrOptions
 from .models import BuiltModels, build_dir, load_manifest
 from .pipeline.det import DetParams
-from .pipeline.ocr import OCRParams, OCRPipeline
+from .pipeline.ocr import Front, OCRParams, OCRPipeline
 from .profiles import DeviceProfile, detect, load_profile
 from .results import OCRResult
+from .stream import pipelined
 
 log = logging.getLogger(__name__)
 Input = Union[str, Path, bytes, np.ndarray]
@@ -84,9 +88,12 @@ class EdgeOCR:
 
     def __init__(self, profile: str | DeviceProfile | None = None, engine: str | None = None, *,
                  models_dir: str | Path | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 max_pdf_pages: int = DEFAULT_MAX_PAGES, **options: Any):
+                 max_pdf_pages: int = DEFAULT_MAX_PAGES, memory_mb: int | None = None,
+                 memory_policy: Policy | None = None, pipelined: bool | None = None, **options: Any):
         """`options` are PaddleOCR's pipeline parameters (edge.options.OcrOptions: use_textline_orientation,
-        text_det_thresh, ...); an unknown name or a wrong value is a ConfigError naming it."""
+        text_det_thresh, ...); an unknown name or a wrong value is a ConfigError naming it. `memory_mb` and
+        `memory_policy` override the profile's memory budget; `pipelined` overlaps the next page's detection with
+        the current page's recognition (same results; default: where the engine gains from it)."""
         opts = OcrOptions.checked(**options)
         if profile is None:
             prof, reason = detect()
@@ -99,16 +106,23 @@ class EdgeOCR:
             prof = prof.with_engine(engine)
         prof.ensure_runnable()
         self.profile = prof
-        self.max_pixels = max_pixels
+        self.budget = prof.memory_budget(memory_mb, memory_policy)
+        # a page whose decoded image alone would break the budget is refused before it is decoded
+        self.max_pixels, self.pixels_hint = max_pixels, None
+        if self.budget and self.budget.max_pixels() < max_pixels:
+            self.max_pixels = self.budget.max_pixels()
+            self.pixels_hint = (f"this device's memory_mb = {self.budget.limit_mb} leaves room for pages of up to "
+                                f"{self.max_pixels / 1e6:.0f} MP: scan at a lower resolution, or raise memory_mb")
         self.max_pdf_pages = max_pdf_pages
         root = Path(models_dir) if models_dir else None  # holds manifest.toml and build/, like models_mobile/
         manifest = load_manifest(root / "manifest.toml" if root else None)
         models = BuiltModels(build_dir(root))
         self.engine = create_engine(prof.engine)
+        self.pipelined = self.engine.overlaps_pages if pipelined is None else pipelined
         self.pipeline = OCRPipeline(self.engine, models, manifest, textline_model=prof.models.textline,
                                     doc_model=prof.models.doc_orientation, rec_batch=prof.batch.rec,
                                     textline_batch=prof.batch.textline, pad_batches=self.engine.pads_batches,
-                                    rec_max_columns=prof.batch.rec_max_columns)
+                                    rec_max_columns=prof.batch.rec_max_columns, budget=self.budget)
         base = OCRParams(use_doc_orientation_classify=prof.use_doc_orientation_classify,
                          use_textline_orientation=prof.use_textline_orientation,
                          det=DetParams(limit_side_len=prof.det.limit_side_len, limit_type=prof.det.limit_type,
@@ -118,6 +132,20 @@ class EdgeOCR:
             self.pipeline.predictor(prof.models.textline)  # fail now, not on the first page
         if self.params.use_doc_orientation_classify:
             self.pipeline.predictor(prof.models.doc_orientation)
+        self.idle_rss = 0
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """One ordinary page (a letter-sized page of text lines at 96 dpi) through every stage: the first real page is
+        not also the slowest, and the process's warm idle size (the runtimes' structures and the buffers an ordinary
+        page needs) is what release_memory() returns to."""
+        page = np.full((1056, 816, 3), 255, np.uint8)
+        for i, line in enumerate(("EDGE-OCR WARM-UP PAGE", "0123456789 abcdefghij", "The quick brown fox jumps",
+                                  "over the lazy dog. ABCDEFGHIJKLMNOPQRSTUVWXYZ")):
+            cv2.putText(page, line, (40, 120 + 90 * i), cv2.FONT_HERSHEY_SIMPLEX, 1.1 - 0.15 * (i == 3), (0, 0, 0), 2)
+        self.pipeline.run(page, self.params)
+        trim_heap()
+        self.idle_rss = rss_bytes()
 
     # -- inputs -------------------------------------------------------------------------------------------------
     def pages(self, item: Input, page_limit: int | None = None, name: str | None = None,
@@ -149,27 +177,69 @@ class EdgeOCR:
                     yield Page(path, i, img, time.perf_counter() - t0)
                     t0 = time.perf_counter()
             else:
-                yield Page(path, None, decode_image(data, name, max_pixels=self.max_pixels), time.perf_counter() - t0)
+                yield Page(path, None, decode_image(data, name, max_pixels=self.max_pixels, limit_hint=self.pixels_hint),
+                           time.perf_counter() - t0)
         except InputError as e:
             yield InputFailure(path, None, e)
 
     # -- OCR ----------------------------------------------------------------------------------------------------
-    def ocr_page(self, page: Page, params: OCRParams) -> OCRResult:
-        out = self.pipeline.run(page.image, params)
+    def _fronts(self, inputs: list[Input], params: OCRParams, page_limit: int | None, input_name: str | None,
+                input_path: str | None, page_start: int) -> Iterator[tuple[Page, Front] | InputFailure]:
+        for item in inputs:
+            for page in self.pages(item, page_limit, input_name, input_path, page_start):
+                if isinstance(page, InputFailure):
+                    yield page
+                    continue
+                try:
+                    yield page, self.pipeline.front(page.image, params)
+                except InputError as e:  # refused by the memory policy: this page fails, the others go on
+                    yield InputFailure(page.input_path, page.page_index, e)
+
+    def _back(self, item: tuple[Page, Front] | InputFailure, params: OCRParams) -> OCRResult | InputFailure:
+        if isinstance(item, InputFailure):
+            return item
+        page, front = item
+        out = self.pipeline.back(front, params)
         out.timings["decode"] = page.decode_seconds
         out.timings["total"] = sum(out.timings.values())
         data = {"input_path": page.input_path, "page_index": page.page_index, **out.data}
-        return OCRResult(data, image=out.image, input_image=page.image, timings=out.timings)
+        return OCRResult(data, image=out.image, input_image=page.image, timings=out.timings, warnings=out.warnings)
+
+    def ocr_page(self, page: Page, params: OCRParams) -> OCRResult:
+        return self._back((page, self.pipeline.front(page.image, params)), params)
 
     def predict_iter(self, input: Input | Iterable[Input], *, page_limit: int | None = None, input_name: str | None = None,
-                     input_path: str | None = None, page_start: int = 0,
+                     input_path: str | None = None, page_start: int = 0, release: bool = True,
                      **options: Any) -> Iterator[OCRResult | InputFailure]:
         """One result per page, lazily. A bad input yields an InputFailure and the others go on. `options` override
-        the construction values for this call (None keeps them)."""
+        the construction values for this call (None keeps them). With `release`, memory a big page took is handed
+        back when the call ends (release_memory); a caller with more work queued passes False and releases when
+        idle."""
         params = self.params.override(**OcrOptions.checked(**options).given())
-        for item in expand_inputs(input):
-            for page in self.pages(item, page_limit, input_name, input_path, page_start):
-                yield page if isinstance(page, InputFailure) else self.ocr_page(page, params)
+        fronts = self._fronts(expand_inputs(input), params, page_limit, input_name, input_path, page_start)
+        try:
+            if self.pipelined:
+                yield from pipelined(fronts, lambda f: self._back(f, params))
+            else:
+                for f in fronts:
+                    yield self._back(f, params)
+        finally:
+            if release:
+                self.release_memory()
 
     def predict(self, input: Input | Iterable[Input], **kw: Any) -> list[OCRResult | InputFailure]:
         return list(self.predict_iter(input, **kw))
+
+    def release_memory(self, force: bool = False) -> bool:
+        """Gives back memory while the process holds more than the profile's retain_mb above its warm idle size (all
+        of it with force): first the freed heap, then the engines' buffers, detection's (the biggest) first. Buffers
+        kept are buffers the next page need not fault in again. Returns whether an engine released."""
+        trim_heap()
+        released = False
+        for predictor in self.pipeline.predictors():
+            if not force and rss_bytes() - self.idle_rss <= self.profile.memory.retain_mb * 2**20:
+                break
+            predictor.release()
+            trim_heap()
+            released = True
+        return released

@@ -73,26 +73,35 @@ def _ocr(a) -> int:
     from .progress import Progress
 
     kw = _ocr_kwargs(a)
-    ocr = EdgeOCR(profile=a.profile, engine=a.engine, models_dir=a.models_dir, **kw)
+    ocr = EdgeOCR(profile=a.profile, engine=a.engine, models_dir=a.models_dir, memory_mb=a.memory_mb,
+                  memory_policy=a.memory_policy, **kw)
     inputs = expand_inputs(a.input)
     if not inputs:
         print(f"edge-ocr: error: no image or PDF files in {a.input}", file=sys.stderr)
         return 66
     failed = 0
     progress = Progress(len(inputs), enabled=len(inputs) > 1)
-    for item in inputs:
-        for r in ocr.predict_iter(item, page_limit=a.page_limit):
-            if not r.ok:
-                failed += 1
-                progress.write(f"edge-ocr: error: {r['error']}" + (f"\n  what to do: {r['hint']}" if r["hint"] else ""))
-                continue
-            if a.save_path:
-                r.save_to_json(a.save_path)
-                r.save_to_img(a.save_path)
-            if not a.quiet:
-                progress.clear()
-                r.print()
-        progress.step(str(item))
+    current = None
+    # one call over every input: the next page's detection overlaps this page's recognition (same results)
+    for r in ocr.predict_iter(inputs, page_limit=a.page_limit):
+        if r["input_path"] != current:
+            if current is not None:
+                progress.step(str(current))
+            current = r["input_path"]
+        if not r.ok:
+            failed += 1
+            progress.write(f"edge-ocr: error: {r['error']}" + (f"\n  what to do: {r['hint']}" if r["hint"] else ""))
+            continue
+        for w in r.warnings:
+            progress.write(f"edge-ocr: warning: {r['input_path']}: {w}")
+        if a.save_path:
+            r.save_to_json(a.save_path)
+            r.save_to_img(a.save_path)
+        if not a.quiet:
+            progress.clear()
+            r.print()
+    if current is not None:
+        progress.step(str(current))
     progress.done()
     if failed:
         print(f"edge-ocr: {failed} input(s) failed, see above", file=sys.stderr)
@@ -149,21 +158,39 @@ def _profiles(a) -> int:
 
 
 def _bench(a) -> int:
-    import json as _json
+    from .bench import (bench_det_sizes, bench_engines, bench_one, bench_peer, det_sizes_table, peer_table,
+                        table)
 
-    from .bench import bench_engines, bench_one, table
-
+    if a.det_sizes:
+        report = bench_det_sizes(a.inputs, a.det_sizes, a.profile, a.engine[0] if a.engine else None, a.reference,
+                                 a.repeat)
+        _write_json(report, a.json)
+        print(f"{report['profile']} ({report['engine']}), fidelity against {report['against']}:")
+        print(det_sizes_table(report))
+        return 0
+    if a.peer:
+        report = bench_peer(a.inputs, a.peer, a.profile, a.engine[0] if a.engine else None, a.runs,
+                            a.repeat, cold=not a.no_cold)
+        _write_json(report, a.json)
+        print(peer_table(report))
+        return 0
     if a.in_process:
         report = bench_one(a.inputs, a.profile, a.engine[0] if a.engine else None, a.repeat)
     else:
         pythons = dict(a.engine_python)
         report = bench_engines(a.inputs, a.engine, a.profile, a.repeat, pythons)
-    if a.json:
-        text = _json.dumps(report, indent=1)
-        (sys.stdout.write(text + "\n") if str(a.json) == "-" else Path(a.json).write_text(text))
+    _write_json(report, a.json)
     if not a.in_process:
         print(table(report))
     return 0
+
+
+def _write_json(report: dict, dest: str | None) -> None:
+    import json
+
+    if dest:
+        text = json.dumps(report, indent=1)
+        (sys.stdout.write(text + "\n") if str(dest) == "-" else Path(dest).write_text(text))
 
 
 def _engine_python(text: str) -> tuple[str, str]:
@@ -209,6 +236,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 def parser() -> argparse.ArgumentParser:
     from .engine import engine_keys
+    from .peers import PEERS
 
     ap = argparse.ArgumentParser(prog="edge-ocr", description="Offline OCR appliance runtime (PP-OCRv5 mobile).")
     ap.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -238,6 +266,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--models_dir", type=Path, help="folder with manifest.toml and build/ (default: models_mobile)")
     p.add_argument("--page_limit", type=int, help="read only the first N pages of a PDF")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print results")
+    p.add_argument("--memory_mb", type=int, help="memory budget (MB); pages over it are downscaled or refused")
+    p.add_argument("--memory_policy", choices=("downscale", "refuse"), help="what a page over --memory_mb gets")
     _add_ocr_flags(p)
     p.set_defaults(func=_ocr)
 
@@ -269,6 +299,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", help="device profile (default: this host's highest-priority profile of each engine)")
     p.add_argument("--repeat", type=int, default=3, help="timed (warm) passes after the first pass")
     p.add_argument("--json", help="write the report as JSON to this file (- for stdout)")
+    p.add_argument("--peer", choices=sorted(PEERS), help=(
+        "run this OCR system too, in its own tool environment under the cache, on the same inputs in the same run: "
+        "first-pass/warm totals, per-file medians, cold and process peak RSS, import+init, ratios and edge-ocr's "
+        "fidelity to its outputs (edge-ocr on --profile/--engine, default: the detected profile)"))
+    p.add_argument("--det-sizes", type=lambda t: [int(x) for x in t.split(",")], metavar="N,N,...", help=(
+        "measure each detection max side (e.g. 1280,1600,2048,4000): fidelity, warm time and peak RSS, for choosing "
+        "an edge profile's [det] max_side_limit"))
+    p.add_argument("--reference", help="with --det-sizes: folder of the official <stem>_res.json outputs")
+    p.add_argument("--runs", type=int, default=3, help="with --peer: processes per system over all files (medians)")
+    p.add_argument("--no-cold", action="store_true", help="with --peer: skip the fresh process per file")
     p.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=_bench)
     return ap

@@ -81,6 +81,12 @@ class LimitsConfig(_Section):
     queue_size: int = Field(100, gt=0, description="queued jobs before the scan folder stops taking new files")
     job_timeout_seconds: float = Field(600, gt=0, description="a job running longer counts as a stuck worker "
                                                               "(systemd watchdog pings stop)")
+    memory_mb: int | None = Field(None, ge=64, description=(
+        "memory the OCR process may use; unset: the profile's [memory] memory_mb. A page predicted to need more is "
+        "downscaled or refused (memory_policy)"))
+    memory_policy: Literal["downscale", "refuse"] | None = Field(None, description=(
+        "a page over memory_mb: downscale (detection size lowered; the result says so) or refuse (error result, input "
+        "kept); unset: the profile's"))
     crash_retries: int = Field(2, ge=0, le=100, description=(
         "times a job that was running when the service died (a crash, an out-of-memory kill) is run again; then it "
         "fails with an error result and its input is kept, so one poison input cannot stop the service for good"))

@@ -34,6 +34,7 @@ class Daemon:
         loading = time.monotonic()
         self.ocr = EdgeOCR(profile=settings.profile, models_dir=settings.models_dir,
                            max_pixels=settings.limits.max_pixels, max_pdf_pages=settings.limits.max_pdf_pages,
+                           memory_mb=settings.limits.memory_mb, memory_policy=settings.limits.memory_policy,
                            **settings.ocr.given())  # [ocr] keys are EdgeOCR's own option names
         f = settings.folder
         result_topic = f"{settings.topic_prefix}/result" if settings.mqtt.enabled else None
@@ -67,14 +68,6 @@ class Daemon:
                                        excluded=[Path(f.done_dir), Path(f.failed_dir), Path(settings.results.dir),
                                                  Path(settings.state_dir)])
 
-    def warm_up(self) -> None:
-        """One small page through the pipeline so READY means the first real page is not also the slowest."""
-        import numpy as np
-
-        page = np.full((64, 256, 3), 255, np.uint8)
-        page[24:40, 16:240] = 0
-        list(self.ocr.predict_iter(page))
-
     def recover(self) -> None:
         n = self.journal.recover()
         if n:
@@ -86,8 +79,6 @@ class Daemon:
 
     def run(self) -> int:
         self.recover()
-        self.notify(status="warming up")
-        self.warm_up()
         threads = [threading.Thread(target=self.worker.run, args=(self.stop_event,), name="worker", daemon=True)]
         for t in threads:
             t.start()

@@ -13,6 +13,7 @@ from typing import Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .budget import MemoryBudget, MemoryModel, Policy
 from .engine import EnginePlugin, options_for, options_type, plugin, plugins
 from .errors import ConfigError, EdgeError
 from .tomlfile import describe, read_toml
@@ -45,6 +46,21 @@ class BatchSection(_Strict):
         "width, so the text does not change"))
 
 
+class MemorySection(_Strict):
+    memory_mb: int | None = Field(None, ge=64, description=(
+        "memory (RSS, MB) the OCR process may use; a page predicted to need more is handled by `policy`. Unset: no "
+        "budget, every page runs at the asked detection size"))
+    policy: Policy = Field("downscale", description=(
+        "a page over memory_mb: downscale (detection size lowered until it fits; the result says so) or refuse "
+        "(a 413-style error, nothing run, the input kept)"))
+    retain_mb: int = Field(256, ge=0, description=(
+        "working memory kept between jobs: when the process holds more than this above its idle size after a job, "
+        "the engine's buffers are released"))
+    model: MemoryModel | None = Field(None, description=(
+        "what a page costs on this board (base_mb, page_mb, det_bytes_per_pixel, image_bytes_per_pixel); unset: "
+        "the engine's model measured on x86_64"))
+
+
 class MatchSection(_Strict):
     arch: list[str] = Field(default_factory=list, description="platform.machine() values this profile fits")
     compatible: list[str] = Field(default_factory=list, description="/proc/device-tree/compatible entries")
@@ -63,6 +79,7 @@ class DeviceProfile(_Strict):
     models: ModelsSection = ModelsSection()
     det: DetSection = DetSection()
     batch: BatchSection = BatchSection()
+    memory: MemorySection = MemorySection()
     match: MatchSection = MatchSection()
     use_doc_orientation_classify: bool = Field(False, description="turn pages by the document orientation model")
     use_textline_orientation: bool = Field(False, description="turn upside-down text lines before recognition")
@@ -90,6 +107,20 @@ class DeviceProfile(_Strict):
         if self.use_doc_orientation_classify or doc:
             keys.append(self.models.doc_orientation)
         return keys
+
+    def memory_budget(self, memory_mb: int | None = None, policy: Policy | None = None) -> MemoryBudget | None:
+        """The budget pages are planned against (memory_mb/policy override the profile's), checked to be feasible."""
+        limit = memory_mb or self.memory.memory_mb
+        if not limit:
+            return None
+        model = self.memory.model or self.plugin.memory_model(self.engine)
+        if model is None:
+            raise ConfigError(f"memory_mb is set, but profile {self.name}'s engine settings have no measured memory "
+                              "model", hint="add a [memory.model] section to the profile (`edge-ocr bench "
+                                            "--memory-model` measures one), or unset memory_mb")
+        budget = MemoryBudget(limit, policy or self.memory.policy, model)
+        budget.check()
+        return budget
 
     def warnings(self) -> list[str]:
         return self.plugin.warnings(self.engine)

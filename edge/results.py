@@ -40,11 +40,12 @@ class OCRResult(dict):
     ok = True
 
     def __init__(self, data: dict, *, image: np.ndarray | None = None, input_image: np.ndarray | None = None,
-                 timings: dict | None = None):
+                 timings: dict | None = None, warnings: list[str] | None = None):
         super().__init__({k: _plain(data[k]) for k in RESULT_KEYS if k in data})
         self.image = image  # the page OCR ran on (after document orientation), BGR
         self.input_image = input_image  # the decoded page before any preprocessing, BGR
         self.timings = timings or {}
+        self.warnings = warnings or []  # what the device changed (a page downscaled to fit memory_mb), said aloud
 
     @property
     def json(self) -> dict:

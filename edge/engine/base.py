@@ -14,6 +14,7 @@ from typing import ClassVar, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..budget import MemoryModel
 from ..checks import Check
 from ..errors import EngineError
 from ..models import BuiltModels
@@ -25,6 +26,9 @@ class Predictor(Protocol):
     name: str
 
     def run(self, x: np.ndarray) -> np.ndarray: ...
+
+    def release(self) -> None:
+        """Gives back the working memory the last calls took (buffers sized for the biggest input so far)."""
 
 
 class EngineOptions(BaseModel):
@@ -46,6 +50,7 @@ class EnginePlugin:
     install: ClassVar[str]  # what to run to get it
     Options: ClassVar[type[EngineOptions]] = EngineOptions
     pads_batches: ClassVar[bool] = False  # fixed-shape engines want full classifier batches (one shape)
+    overlaps_pages: ClassVar[bool] = True  # the next page's detection may run while this page is recognised
     is_reference: ClassVar[bool] = False  # runs the source graph: `models verify` compares the others to it
 
     def __init__(self, options: EngineOptions):
@@ -79,6 +84,11 @@ class EnginePlugin:
     def warnings(cls, options: EngineOptions) -> list[str]:
         """Options this engine build will ignore: said out loud, not dropped in silence."""
         return []
+
+    @classmethod
+    def memory_model(cls, options: EngineOptions) -> MemoryModel | None:
+        """What a page costs on this engine (measured; see edge/budget.py), or None where it was never measured."""
+        return None
 
     @classmethod
     def device_nodes(cls, options: EngineOptions) -> list[str]:

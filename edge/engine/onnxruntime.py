@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
+from ..budget import MemoryModel
 from ..errors import EngineError
 from ..models import BuiltModels
 from .base import EngineOptions, EnginePlugin
@@ -13,6 +15,9 @@ from .base import EngineOptions, EnginePlugin
 
 class OnnxRuntimeOptions(EngineOptions):
     key: Literal["onnxruntime"] = "onnxruntime"
+    arena: bool = Field(False, description=(
+        "ONNX Runtime's CPU memory arena: ~4% faster on repeated shapes, but it keeps the biggest page's memory "
+        "(2.8 GB after one 300-dpi scan) for the life of the process; off, memory returns after each call"))
 
 
 class OnnxRuntimePredictor:
@@ -22,6 +27,7 @@ class OnnxRuntimePredictor:
         if options.threads:
             so.intra_op_num_threads = options.threads
         so.inter_op_num_threads = 1
+        so.enable_cpu_mem_arena = options.arena
         so.log_severity_level = 3
         try:
             self._sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
@@ -32,6 +38,9 @@ class OnnxRuntimePredictor:
     def run(self, x: np.ndarray) -> np.ndarray:
         return self._sess.run(None, {self._input: np.ascontiguousarray(x, dtype=np.float32)})[0]
 
+    def release(self) -> None:
+        """Without the arena, a call's buffers are freed when it returns; glibc hands them back (trim_heap)."""
+
 
 class OnnxRuntimeEngine(EnginePlugin):
     key = "onnxruntime"
@@ -41,6 +50,17 @@ class OnnxRuntimeEngine(EnginePlugin):
     install = "pip install onnxruntime"
     Options = OnnxRuntimeOptions
     is_reference = True
+    # each session has its own thread pool: detection and recognition at once contend for the same cores (measured:
+    # first pass 4.4 s pipelined vs 4.2 s serial on the reference pages), so pages run one after the other
+    overlaps_pages = False
+
+    @classmethod
+    def memory_model(cls, options: OnnxRuntimeOptions) -> MemoryModel | None:
+        if options.arena:  # the arena keeps what it took: no page-by-page model holds
+            return None
+        return MemoryModel(base_mb=180, page_mb=300, det_bytes_per_pixel=140, measured=(
+            "ONNX Runtime 1.32, arena off, 2 threads, x86_64: pages of 0.8-13 MP detection input, fresh process each "
+            "(peaks 374-1,864 MB above the loaded models)"))
 
     def __init__(self, options: OnnxRuntimeOptions):
         super().__init__(options)

@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from ..budget import MemoryModel
 from ..errors import EngineError
 from ..models import BuiltModels
 from .base import EngineOptions, EnginePlugin
@@ -31,11 +32,17 @@ class OpenVINOOptions(EngineOptions):
 class OpenVINOPredictor:
     def __init__(self, compiled, name: str):
         self.name = name
+        self._compiled = compiled
         self._request = compiled.create_infer_request()
 
     def run(self, x: np.ndarray) -> np.ndarray:
         self._request.infer({0: np.ascontiguousarray(x, dtype=np.float32)})
         return self._request.get_output_tensor(0).data.copy()
+
+    def release(self) -> None:
+        """OpenVINO keeps intermediate buffers sized for the biggest input seen (1.6 GB after one 300-dpi scan)
+        until told to let go; the next call allocates what it needs again."""
+        self._compiled.release_memory()
 
 
 class OpenVINOEngine(EnginePlugin):
@@ -54,6 +61,12 @@ class OpenVINOEngine(EnginePlugin):
         if "openvino" not in sys.modules:
             sys.modules.setdefault("openvino_telemetry", None)
         return super().library()
+
+    @classmethod
+    def memory_model(cls, options: OpenVINOOptions) -> MemoryModel | None:
+        return MemoryModel(base_mb=300, page_mb=380, det_bytes_per_pixel=170, measured=(
+            "OpenVINO 2026.4 f32, LATENCY, 2 threads, x86_64: pages of 0.8-13 MP detection input, fresh process each "
+            "(peaks 404-2,486 MB above the loaded models)"))
 
     def __init__(self, options: OpenVINOOptions):
         super().__init__(options)

@@ -57,8 +57,9 @@ def image_size(data: bytes, name: str) -> tuple[int, int]:
                          hint="send a JPEG, PNG, BMP, TIFF or WebP image, or a PDF") from None
 
 
-def decode_image(data: bytes, name: str = "input", *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Bytes -> BGR uint8 HxWx3."""
+def decode_image(data: bytes, name: str = "input", *, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 limit_hint: str | None = None) -> np.ndarray:
+    """Bytes -> BGR uint8 HxWx3. `limit_hint` says where max_pixels comes from when it is not limits.max_pixels."""
     if not data:
         raise InputError(f"{name}: empty input (0 bytes)", hint="the file may still be being written; send it again")
     if sniff(data) != "image":
@@ -67,7 +68,8 @@ def decode_image(data: bytes, name: str = "input", *, max_pixels: int = DEFAULT_
     w, h = image_size(data, name)
     if w * h > max_pixels:
         raise InputTooLargeError(f"{name}: image is {w}x{h} = {w * h / 1e6:.0f} MP, over the limit of {max_pixels / 1e6:.0f} MP",
-                         hint="scan at a lower resolution or raise limits.max_pixels if the device has the memory")
+                         hint=limit_hint or "scan at a lower resolution or raise limits.max_pixels if the device has "
+                                                       "the memory")
     if _truncated(data):
         raise InputError(f"{name}: image data is truncated", hint="the file is incomplete; copy or upload it again")
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)

@@ -5,10 +5,11 @@ Mirrors PaddleX 3.x's OCR pipeline step for step (that is what makes the text eq
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..budget import MemoryBudget
 from ..engine.base import EnginePlugin, Predictor
 from ..models import BuiltModels, Manifest
 from .cls import doc_angle, doc_input, textline_angles, textline_input
@@ -35,16 +36,29 @@ class OCRParams:
 
 
 @dataclass
+class Front:
+    """A page after detection (and orientation), waiting for recognition."""
+
+    data: dict
+    image: np.ndarray
+    crops: list[np.ndarray]
+    polys: list[np.ndarray]
+    timings: dict
+    warnings: list[str]
+
+
+@dataclass
 class PageOutput:
     data: dict
     image: np.ndarray
     timings: dict
+    warnings: list[str] = field(default_factory=list)
 
 
 class OCRPipeline:
     def __init__(self, engine: EnginePlugin, models: BuiltModels, manifest: Manifest, *, textline_model: str = "textline_x1_0",
                  doc_model: str = "doc_ori", rec_batch: int = 6, textline_batch: int = 6, pad_batches: bool = False,
-                 rec_max_columns: int | None = None):
+                 rec_max_columns: int | None = None, budget: MemoryBudget | None = None):
         self.engine = engine
         self.models = models
         self.manifest = manifest
@@ -54,6 +68,7 @@ class OCRPipeline:
         self.textline_batch = textline_batch
         self.pad_batches = pad_batches  # classifiers on Paddle Lite: full batches keep one predictor shape
         self.rec_max_columns = rec_max_columns
+        self.budget = budget
         self.chars = models.dictionary("rec")
         self._predictors: dict[str, Predictor] = {}
         self.det = self.predictor("det")
@@ -103,8 +118,10 @@ class OCRPipeline:
                     results[i] = r
         return results
 
-    def run(self, img: np.ndarray, p: OCRParams) -> PageOutput:
-        t = {}
+    def front(self, img: np.ndarray, p: OCRParams) -> Front:
+        """Everything before recognition: [doc orientation] -> memory plan -> det -> crops -> [textline orientation]."""
+        t: dict[str, float] = {}
+        warnings: list[str] = []
         t0 = time.perf_counter()
         data: dict = {"model_settings": {"use_doc_preprocessor": p.use_doc_orientation_classify,
                                          "use_textline_orientation": p.use_textline_orientation}}
@@ -118,7 +135,13 @@ class OCRPipeline:
                                                                "use_doc_unwarping": False}, "angle": angle}
         t1 = time.perf_counter()
         t["doc_orientation"] = t1 - t0
-        quads = self.detect(img, p.det)
+        det = p.det
+        if self.budget is not None:  # decided before det runs: a page over budget never runs at full size
+            plan = self.budget.plan(img.shape[:2], det)
+            det = plan.det
+            if plan.warning:
+                warnings.append(plan.warning)
+        quads = self.detect(img, det)
         t2 = time.perf_counter()
         t["det"] = t2 - t1
         crops, polys = [], []
@@ -128,7 +151,7 @@ class OCRPipeline:
                 crops.append(c)
                 polys.append(q)
         data["dt_polys"] = polys
-        data["text_det_params"] = p.det.as_result()
+        data["text_det_params"] = det.as_result()
         data["text_type"] = "general"
         if crops:
             if p.use_textline_orientation:
@@ -140,15 +163,28 @@ class OCRPipeline:
             else:
                 angles = [-1] * len(crops)
             data["textline_orientation_angles"] = angles
-        t3 = time.perf_counter()
-        t["cls"] = t3 - t2
-        recognised = self.recognize(crops) if crops else []
-        t["rec"] = time.perf_counter() - t3
+        t["cls"] = time.perf_counter() - t2
+        return Front(data, img, crops, polys, t, warnings)
+
+    def back(self, f: Front, p: OCRParams) -> PageOutput:
+        """Recognition and the result: the second half of a page, which may run while the next page's front does."""
+        t0 = time.perf_counter()
+        recognised = self.recognize(f.crops) if f.crops else []
+        t = {**f.timings, "rec": time.perf_counter() - t0}
+        data = f.data
         keep = [i for i, (_, s) in enumerate(recognised) if s >= p.text_rec_score_thresh]
         data["text_rec_score_thresh"] = p.text_rec_score_thresh
         data["return_word_box"] = False
         data["rec_texts"] = [recognised[i][0] for i in keep]
         data["rec_scores"] = [recognised[i][1] for i in keep]
-        data["rec_polys"] = [polys[i] for i in keep]
+        data["rec_polys"] = [f.polys[i] for i in keep]
         data["rec_boxes"] = quads_to_boxes(data["rec_polys"])
-        return PageOutput(data, img, t)
+        return PageOutput(data, f.image, t, f.warnings)
+
+    def run(self, img: np.ndarray, p: OCRParams) -> PageOutput:
+        return self.back(self.front(img, p), p)
+
+    def predictors(self) -> list[Predictor]:
+        """The loaded models, detection first: its buffers grow with the page and are the biggest. Release them only
+        between pages, never while another thread runs a model."""
+        return sorted(self._predictors.values(), key=lambda p: p is not self.det)

@@ -166,6 +166,8 @@ def page_answer(page, visualize: bool) -> dict:
         if "doc_preprocessor_res" in images:
             item["docPreprocessingImage"] = _b64_jpeg(images["doc_preprocessor_res"])
         item["inputImage"] = _b64_jpeg(Image.fromarray(cv2.cvtColor(page.input_image, cv2.COLOR_BGR2RGB)))
+    if page.warnings:  # not in PaddleX's answer: added only when the device changed something (memory budget)
+        item["warnings"] = list(page.warnings)
     height, width = page.input_image.shape[:2]
     return {"item": item, "size": {"width": int(width), "height": int(height)}, "timings": dict(page.timings)}
 

@@ -59,6 +59,7 @@ class Worker:
         self.job_started = 0.0
         self._stop: threading.Event | None = None
         self._stuck: str | None = None  # a job to put back in the queue once the journal takes writes again
+        self._used = False  # jobs ran since memory was last released: a stream keeps its buffers until it pauses
 
     def alive(self, job_timeout: float) -> bool:
         now = time.monotonic()
@@ -85,8 +86,14 @@ class Worker:
                 pause = self._paused(pause, f"the journal {self.ctx.journal.path} refuses work: {e}")
                 continue
             if job is None:
+                if self._used:  # idle now: hand back what the last jobs' biggest page took
+                    self._used = False
+                    try:
+                        self.ctx.ocr.release_memory()
+                    except Exception:  # memory stays taken; serving goes on
+                        log.exception("could not release the engines' working memory")
                 continue
-            self.current, self.job_started = job.id, time.monotonic()
+            self.current, self.job_started, self._used = job.id, time.monotonic(), True
             try:
                 self.process(job)
                 pause, self.stats.paused = 0.0, None
@@ -167,7 +174,7 @@ class Worker:
                 log.info("job %s goes on from page %d", job.id, len(kept) + 1)
             answers = list(kept)
             for page in ctx.ocr.predict_iter(item, page_limit=spec.page_limit, input_name=name, input_path=path,
-                                             page_start=len(kept), **spec.options):
+                                             page_start=len(kept), release=False, **spec.options):
                 if not page.ok:
                     raise page.exception
                 pages.append(page)
@@ -197,6 +204,9 @@ class Worker:
         timings["job_total"] = round(time.time() - t0, 4)
         envelope = {**response, "id": spec.request_id or job.id, "jobId": job.id, "source": spec.source(),
                     "deviceId": ctx.device_id, "profile": ctx.ocr.profile.name, "timings": timings}
+        warnings = [w for a in answers for w in a["item"].get("warnings", [])]
+        if warnings:
+            envelope["warnings"] = warnings
         ctx.sinks.deliver(job, state, envelope, pages)
         log.info("job %s %s %s: %s, %d page(s), %.2f s%s", job.id, job.source, printable(spec.label()), state, len(answers),
                  timings["job_total"], "" if state == "done" else f" ({envelope['errorCode']}: "
