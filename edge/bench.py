@@ -18,6 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from .errors import ConfigError, EdgeError
 
 log = logging.getLogger(__name__)
@@ -275,3 +278,53 @@ def det_sizes_table(report: dict) -> str:
     return "\n".join(["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in rows[:1]]
                      + ["|" + "|".join("-" * (w + 2) for w in widths) + "|"]
                      + ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in rows[1:]])
+
+
+# -- measuring a memory model (a profile's [memory.model]) -----------------------------------------------------
+PROBE_SIZES = ((1056, 816), (2200, 1700), (3300, 2550), (4000, 3200))  # letter page at 96, 200, 300 dpi; a big photo
+
+
+def memory_probe(height: int, width: int, profile: str | None, engine: str | None) -> dict:
+    """In this process: idle RSS with the models loaded, then the peak of one page of text lines of height x width."""
+    from .api import EdgeOCR
+    from .memory import peak_rss_bytes, reset_peak, rss_bytes
+    from .pipeline.det import det_size
+
+    ocr = EdgeOCR(profile=profile, engine=engine)
+    page = np.full((height, width, 3), 255, np.uint8)
+    scale = width / 816
+    for i in range(int(height / (60 * scale))):
+        cv2.putText(page, f"Line {i} of a page measured for edge-ocr's memory model 0123456789",
+                    (int(40 * scale), int((60 + 60 * i) * scale)), cv2.FONT_HERSHEY_SIMPLEX, 0.7 * scale, (0, 0, 0),
+                    max(1, int(2 * scale)))
+    idle = rss_bytes()
+    if not reset_peak():
+        raise EdgeError("this kernel does not let a process reset its peak RSS (/proc/self/clear_refs)")
+    ocr.predict(page, release=False)
+    dh, dw = det_size(height, width, ocr.params.det)
+    return {"idle_mb": idle / 2**20, "extra_mb": (peak_rss_bytes() - idle) / 2**20, "det_pixels": dh * dw,
+            "image_pixels": height * width}
+
+
+def bench_memory_model(profile: str | None, engine: str | None) -> dict:
+    """Fresh process per page size; the model's line bounds every measured point from above (rounded up by 10%)."""
+    points = []
+    for h, w in PROBE_SIZES:
+        cmd = [sys.executable, "-m", "edge", "bench", "--memory-probe", f"{h}x{w}"]
+        cmd += ["--profile", profile] if profile else []
+        cmd += ["--engine", engine] if engine else []
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise EdgeError(f"memory probe at {w}x{h} failed:\n{p.stderr.strip()[-1500:]}")
+        points.append(json.loads(p.stdout.strip().splitlines()[-1]))
+    image_bpp = 12.0
+    # the two largest pages fix the slope; the intercept lifts the line over every point
+    a, b = points[-2], points[-1]
+    slope = max(0.0, (b["extra_mb"] - a["extra_mb"]) / (b["det_pixels"] - a["det_pixels"])) if b["det_pixels"] != a["det_pixels"] else 0.0
+    page = max(pt["extra_mb"] - slope * pt["det_pixels"] for pt in points)
+    model = {"base_mb": round(max(pt["idle_mb"] for pt in points) * 1.1),
+             "page_mb": round(page * 1.1),
+             "det_bytes_per_pixel": round(slope * 2**20 * 1.1),
+             "image_bytes_per_pixel": image_bpp,
+             "measured": f"{platform.machine()}, edge-ocr bench --memory-model, pages {', '.join(f'{w}x{h}' for h, w in PROBE_SIZES)}"}
+    return {"points": points, "model": model}

@@ -158,9 +158,27 @@ def _profiles(a) -> int:
 
 
 def _bench(a) -> int:
-    from .bench import (bench_det_sizes, bench_engines, bench_one, bench_peer, det_sizes_table, peer_table,
-                        table)
+    import json
+    from .bench import (bench_det_sizes, bench_engines, bench_memory_model, bench_one, bench_peer, det_sizes_table,
+                        memory_probe, peer_table, table)
 
+    if a.memory_probe:
+        h, w = (int(v) for v in a.memory_probe.split("x"))
+        print(json.dumps(memory_probe(h, w, a.profile, a.engine[0] if a.engine else None)))
+        return 0
+    if a.memory_model:
+        report = bench_memory_model(a.profile, a.engine[0] if a.engine else None)
+        _write_json(report, a.json)
+        for pt in report["points"]:
+            print(f"page {pt['image_pixels'] / 1e6:5.1f} MP, detection {pt['det_pixels'] / 1e6:5.1f} MP: "
+                  f"{pt['extra_mb']:7.0f} MB above {pt['idle_mb']:.0f} MB idle")
+        print("\n[memory.model]")
+        for k, v in report["model"].items():
+            print(f"{k} = {json.dumps(v)}")
+        return 0
+    if not a.inputs:
+        print("edge-ocr: error: bench needs images, PDFs or folders to measure", file=sys.stderr)
+        return 64
     if a.det_sizes:
         report = bench_det_sizes(a.inputs, a.det_sizes, a.profile, a.engine[0] if a.engine else None, a.reference,
                                  a.repeat)
@@ -290,7 +308,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_profiles)
 
     p = sub.add_parser("bench", help="per-stage latency, pages/s, load time and peak RSS of every engine, with ratios")
-    p.add_argument("inputs", nargs="+")
+    p.add_argument("inputs", nargs="*", help="images, PDFs or folders (not with --memory-model)")
     p.add_argument("--engine", action="append", choices=engine_keys(),
                    help="measure this engine (repeatable; default: every engine that runs here); the first is the "
                         "baseline of the ratios")
@@ -306,6 +324,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--det-sizes", type=lambda t: [int(x) for x in t.split(",")], metavar="N,N,...", help=(
         "measure each detection max side (e.g. 1280,1600,2048,4000): fidelity, warm time and peak RSS, for choosing "
         "an edge profile's [det] max_side_limit"))
+    p.add_argument("--memory-model", action="store_true", help=(
+        "measure the profile's memory model (a fresh process per page size) and print it as a [memory.model] section"))
+    p.add_argument("--memory-probe", help=argparse.SUPPRESS)
     p.add_argument("--reference", help="with --det-sizes: folder of the official <stem>_res.json outputs")
     p.add_argument("--runs", type=int, default=3, help="with --peer: processes per system over all files (medians)")
     p.add_argument("--no-cold", action="store_true", help="with --peer: skip the fresh process per file")

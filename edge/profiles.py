@@ -93,7 +93,9 @@ class DeviceProfile(_Strict):
         """The same profile on another engine (`--engine`), keeping the options both engines understand."""
         if key == self.engine.key:
             return self
-        return self.model_copy(update={"engine": options_for(key, **self.engine.model_dump(exclude={"key"}))})
+        # the profile's measured memory model belongs to its own engine: the new engine brings its own
+        return self.model_copy(update={"engine": options_for(key, **self.engine.model_dump(exclude={"key"})),
+                                       "memory": self.memory.model_copy(update={"model": None})})
 
     def model_kind(self) -> str:
         """Which built file of each model this profile's engine loads."""

@@ -74,5 +74,9 @@ def test_fake_npu_engine_options_reach_paddle_lite_config():
 def test_switching_engine_keeps_shared_options_only():
     prof = load_profile("rpi4").with_engine("openvino")
     assert prof.engine.key == "openvino" and prof.engine.threads == 4 and prof.engine.precision == "f32"
-    assert prof.model_kind() == "onnx" and prof.det.max_side_limit == 2560
+    assert prof.model_kind() == "onnx" and prof.det.max_side_limit == 4000
+    # the board's memory budget stays; its memory model was Paddle Lite's, so OpenVINO's measured one applies
+    assert prof.memory.memory_mb == 1536 and prof.memory.model is None
+    assert load_profile("rpi4").memory.model.page_mb == 812
+    assert prof.memory_budget().model == plugin("openvino").memory_model(prof.engine)
     assert load_profile("x86-openvino").with_engine("paddlelite").model_kind() == "x86.nb"

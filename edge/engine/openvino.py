@@ -64,9 +64,9 @@ class OpenVINOEngine(EnginePlugin):
 
     @classmethod
     def memory_model(cls, options: OpenVINOOptions) -> MemoryModel | None:
-        return MemoryModel(base_mb=300, page_mb=380, det_bytes_per_pixel=170, measured=(
-            "OpenVINO 2026.4 f32, LATENCY, 2 threads, x86_64: pages of 0.8-13 MP detection input, fresh process each "
-            "(peaks 404-2,486 MB above the loaded models)"))
+        return MemoryModel(base_mb=535, page_mb=45, det_bytes_per_pixel=207, measured=(
+            "x86_64, OpenVINO 2026.4 f32, LATENCY, 2 threads: `edge-ocr bench --memory-model` (pages of 0.9-12.8 MP "
+            "took 168-2,268 MB above the warm idle process, which keeps an ordinary page's buffers)"))
 
     def __init__(self, options: OpenVINOOptions):
         super().__init__(options)

@@ -228,9 +228,9 @@ class PaddleLiteEngine(EnginePlugin):
     def memory_model(cls, options: PaddleLiteOptions) -> MemoryModel | None:
         if options.target != "x86":  # ARM and NPU builds: measured on a board (or its emulation), set in the profile
             return None
-        return MemoryModel(base_mb=170, page_mb=4400, det_bytes_per_pixel=1430, measured=(
-            "Paddle Lite 2.13rc0 x86, one page in a fresh process, pages of 0.8-8.9 MP detection input (4.4-13.1 GB "
-            "above the loaded models: every new shape is a new predictor with its own buffers)"))
+        return MemoryModel(base_mb=1799, page_mb=2095, det_bytes_per_pixel=1251, measured=(
+            "x86_64, Paddle Lite 2.13rc0 x86 kernels: `edge-ocr bench --memory-model` (pages of 0.9-12.8 MP took "
+            "2.3-15.8 GB above the warm idle 1.6 GB: every new shape is a predictor with its own buffers)"))
 
     def __init__(self, options: PaddleLiteOptions):
         super().__init__(options)
