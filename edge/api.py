@@ -5,7 +5,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Union
+from typing import Any, Callable, Iterable, Iterator, Union
 
 import cv2
 import numpy as np
@@ -44,6 +44,14 @@ class InputFailure(dict):
         if key in ("input_path", "page_index", "error", "hint", "error_type"):
             return super().__getitem__(key)
         raise self.exception
+
+
+@dataclass
+class Ahead:
+    """A one-page input whose front half is done (EdgeOCR.ahead), with the options it was done with."""
+
+    front: "tuple[Page, Front] | InputFailure"
+    options: dict
 
 
 @dataclass
@@ -183,16 +191,33 @@ class EdgeOCR:
 
     # -- OCR ----------------------------------------------------------------------------------------------------
     def _fronts(self, inputs: list[Input], params: OCRParams, page_limit: int | None, input_name: str | None,
-                input_path: str | None, page_start: int) -> Iterator[tuple[Page, Front] | InputFailure]:
+                input_path: str | None, page_start: int,
+                after: Callable[[], None] | None = None) -> Iterator[tuple[Page, Front] | InputFailure]:
         for item in inputs:
+            if isinstance(item, Ahead):
+                yield item.front
+                continue
             for page in self.pages(item, page_limit, input_name, input_path, page_start):
-                if isinstance(page, InputFailure):
-                    yield page
-                    continue
-                try:
-                    yield page, self.pipeline.front(page.image, params)
-                except InputError as e:  # refused by the memory policy: this page fails, the others go on
-                    yield InputFailure(page.input_path, page.page_index, e)
+                yield page if isinstance(page, InputFailure) else self._front(page, params)
+        if after is not None:  # the last page's recognition is still to come: work that may overlap it starts here
+            after()
+
+    def _front(self, page: Page, params: OCRParams) -> tuple[Page, Front] | InputFailure:
+        try:
+            return page, self.pipeline.front(page.image, params)
+        except InputError as e:  # refused by the memory policy: this page fails, the others go on
+            return InputFailure(page.input_path, page.page_index, e)
+
+    def ahead(self, data: bytes, *, input_name: str = "file", input_path: str | None = None,
+              **options: Any) -> Ahead | None:
+        """The front half (decode, detection) of a one-page image, done now so that a later predict_iter(ahead) only
+        recognises it: a service computes its next queued scan while this one is recognised. None for a PDF (its
+        pages go through predict_iter as usual). Never while another call uses the models' front half."""
+        if sniff(data) != "image":
+            return None
+        params = self.params.override(**OcrOptions.checked(**options).given())
+        page = next(self.pages(data, name=input_name, input_path=input_path))
+        return Ahead(page if isinstance(page, InputFailure) else self._front(page, params), options)
 
     def _back(self, item: tuple[Page, Front] | InputFailure, params: OCRParams) -> OCRResult | InputFailure:
         if isinstance(item, InputFailure):
@@ -209,13 +234,15 @@ class EdgeOCR:
 
     def predict_iter(self, input: Input | Iterable[Input], *, page_limit: int | None = None, input_name: str | None = None,
                      input_path: str | None = None, page_start: int = 0, release: bool = True,
-                     **options: Any) -> Iterator[OCRResult | InputFailure]:
+                     after_fronts: Callable[[], None] | None = None, **options: Any) -> Iterator[OCRResult | InputFailure]:
         """One result per page, lazily. A bad input yields an InputFailure and the others go on. `options` override
         the construction values for this call (None keeps them). With `release`, memory a big page took is handed
         back when the call ends (release_memory); a caller with more work queued passes False and releases when
-        idle."""
+        idle. `after_fronts` runs once the last page's front half is done, while its recognition may still run. An
+        `Ahead` made with the same options stands for its input."""
         params = self.params.override(**OcrOptions.checked(**options).given())
-        fronts = self._fronts(expand_inputs(input), params, page_limit, input_name, input_path, page_start)
+        inputs = [input] if isinstance(input, Ahead) else expand_inputs(input)
+        fronts = self._fronts(inputs, params, page_limit, input_name, input_path, page_start, after_fronts)
         try:
             if self.pipelined:
                 yield from pipelined(fronts, lambda f: self._back(f, params))

@@ -80,3 +80,29 @@ def test_an_error_in_the_front_half_is_raised_in_order_and_closing_early_stops_t
     gen.close()
     time.sleep(0.1)
     assert len(produced) <= 3 and not any(t.name == "edge-front" for t in threading.enumerate())
+
+
+def test_the_daemon_detects_the_next_scan_while_recognising_this_one_with_the_same_results(tmp_path, reference):
+    """Scans queued before the daemon starts: each next scan's decode and detection overlap the current one's
+    recognition (the log says which), and every answer equals the serial API's on the same file."""
+    from edge.api import EdgeOCR
+    from edge.service.protocol import prune
+    from realparts import Daemon
+
+    names = ["general_ocr_002.jpg", "ppocr_00111002.jpg", "ppocr_11.jpg", "rapid_japan.jpg", "rapid_en.jpg",
+             "rapid_text_vertical_words.png"]
+    d = Daemon(tmp_path / "d", profile="x86-openvino")
+    d.scan.mkdir(parents=True)
+    for n in names:
+        (d.scan / n).write_bytes((reference / "images" / n).read_bytes())
+    try:
+        d.start()
+        files = d.wait_results(len(names), 180)
+    finally:
+        d.terminate()
+    serial = EdgeOCR(profile="x86-openvino", pipelined=False)
+    for f in files:
+        answer = json.loads(f.read_text())
+        [expected] = serial.predict(str(reference / "images" / next(n for n in names if n.rsplit(".", 1)[0] == f.stem)))
+        assert answer["result"]["ocrResults"][0]["prunedResult"] == json.loads(json.dumps(prune(dict(expected)))), f
+    assert d.log.read_text().count("(detected ahead)") >= 3, d.log.read_text()[-3000:]

@@ -167,6 +167,20 @@ class Journal:
                     return None
                 self._changed.wait(left)
 
+    def peek(self) -> Job | None:
+        """The job claim() would return next, left queued: a look at it, not a run (its attempts do not change)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, key, source, state, created, attempts, deadline, spec, payload FROM jobs "
+                "WHERE state = 'queued' ORDER BY created LIMIT 1").fetchone()
+        if row is None:
+            return None
+        try:
+            spec = _load(row[7])
+        except (ValueError, ValidationError):  # claim() sets it aside
+            return None
+        return Job(row[0], row[1], row[2], row[3], row[4], row[5], row[6], spec, row[8])
+
     def _unreadable(self, job_id: str, e: Exception) -> None:
         log.error("job %s: its journal record is not a valid job (%s); failed and kept in the journal for inspection",
                   job_id, str(e).splitlines()[0])

@@ -41,6 +41,13 @@ def _describe(e: BaseException) -> str:
 
 
 @dataclass
+class _Ahead:
+    job_id: str
+    thread: threading.Thread | None = None
+    result: object = None  # edge.api.Ahead, or None for a PDF or a look-ahead that failed
+
+
+@dataclass
 class WorkerContext:
     journal: Journal
     ocr: object  # edge.api.EdgeOCR
@@ -60,6 +67,7 @@ class Worker:
         self._stop: threading.Event | None = None
         self._stuck: str | None = None  # a job to put back in the queue once the journal takes writes again
         self._used = False  # jobs ran since memory was last released: a stream keeps its buffers until it pauses
+        self._ahead: _Ahead | None = None  # the next queued scan's front half, computed while this one is recognised
 
     def alive(self, job_timeout: float) -> bool:
         now = time.monotonic()
@@ -86,6 +94,7 @@ class Worker:
                 pause = self._paused(pause, f"the journal {self.ctx.journal.path} refuses work: {e}")
                 continue
             if job is None:
+                self._take_ahead(None)
                 if self._used:  # idle now: hand back what the last jobs' biggest page took
                     self._used = False
                     try:
@@ -144,12 +153,57 @@ class Worker:
         self.ctx.sinks.answer_waiter(job.id, envelope)
 
     # -- one job ----------------------------------------------------------------------------------------------
+    # -- the next scan's front half, overlapping this one's recognition --------------------------------------------
+    def _may_look_ahead(self, job: Job) -> bool:
+        """Only where the engine gains from overlapping pages, and only beside a job with no crash behind it: a crash
+        while two jobs are in flight counts against the claimed one, so after one, each job runs alone until it has
+        been judged on its own (and never with crash_retries = 0, where one count fails a job)."""
+        return bool(getattr(self.ctx.ocr, "pipelined", False)) and job.attempts == 1 and self.ctx.crash_retries > 0
+
+    def _look_ahead(self) -> None:
+        """Called on the pipeline's front thread once this job's last page is detected: starts the next queued
+        one-page scan's decode and detection in a thread of its own. The next job is only looked at, not claimed: if
+        it crashes the service now, the claimed job takes the count, and runs alone next time."""
+        nxt = self.ctx.journal.peek()
+        if nxt is None or nxt.attempts > 0 or nxt.spec.refusal:  # attempts: it ran before (a crash, a stop)
+            return
+        try:
+            spec = nxt.spec
+            if isinstance(spec, FolderJob):
+                data, name, path = read_scan(spec.path, spec.sha256, spec.name), spec.name, spec.path
+            else:
+                data, name, path = nxt.payload, "file", None
+        except Exception:  # the job itself will meet (and report) whatever is wrong with its input
+            return
+        if not data:
+            return
+        ahead = _Ahead(nxt.id)
+
+        def run() -> None:
+            try:
+                ahead.result = self.ctx.ocr.ahead(data, input_name=name, input_path=path, **nxt.spec.options)
+            except Exception:  # the job runs the ordinary way and meets the error there
+                log.debug("look-ahead of job %s failed", nxt.id, exc_info=True)
+
+        ahead.thread = threading.Thread(target=run, name="edge-ahead", daemon=True)
+        self._ahead = ahead
+        ahead.thread.start()
+
+    def _take_ahead(self, job: Job | None):
+        """The front half computed for this job, if any; a look-ahead for another job is waited for and dropped (the
+        models' front half must be free before anything else uses it)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
+            return None
+        ahead.thread.join()
+        return ahead.result if job is not None and ahead.job_id == job.id else None
+
     def process(self, job: Job) -> None:
         ctx = self.ctx
         t0 = time.time()
         spec = job.spec
         log_id = spec.log_id
-        pages, answers, timings, kind = [], [], {}, spec.kind
+        pages, answers, timings, kind, ahead = [], [], {}, spec.kind, None
         try:
             crashes = job.attempts - 1  # every earlier claim of this job ended with the service dying
             if crashes > ctx.crash_retries:
@@ -173,8 +227,12 @@ class Worker:
             if kept:
                 log.info("job %s goes on from page %d", job.id, len(kept) + 1)
             answers = list(kept)
-            for page in ctx.ocr.predict_iter(item, page_limit=spec.page_limit, input_name=name, input_path=path,
-                                             page_start=len(kept), release=False, **spec.options):
+            ahead = self._take_ahead(job)
+            # a job that was running when the service died runs alone: nothing else is started beside it
+            look = self._look_ahead if self._may_look_ahead(job) else None
+            for page in ctx.ocr.predict_iter(ahead or item, page_limit=spec.page_limit, input_name=name,
+                                             input_path=path, page_start=len(kept), release=False, after_fronts=look,
+                                             **spec.options):
                 if not page.ok:
                     raise page.exception
                 pages.append(page)
@@ -208,9 +266,9 @@ class Worker:
         if warnings:
             envelope["warnings"] = warnings
         ctx.sinks.deliver(job, state, envelope, pages)
-        log.info("job %s %s %s: %s, %d page(s), %.2f s%s", job.id, job.source, printable(spec.label()), state, len(answers),
-                 timings["job_total"], "" if state == "done" else f" ({envelope['errorCode']}: "
-                 f"{printable(envelope['errorMsg'])[:200]})")
+        log.info("job %s %s %s: %s, %d page(s), %.2f s%s%s", job.id, job.source, printable(spec.label()), state,
+                 len(answers), timings["job_total"], " (detected ahead)" if ahead else "",
+                 "" if state == "done" else f" ({envelope['errorCode']}: {printable(envelope['errorMsg'])[:200]})")
         if state == "done":
             self.stats.done += 1
         else:
