@@ -11,7 +11,7 @@ EDGE := $(VENV)/bin/edge-ocr
 PIP := -m pip install --disable-pip-version-check -q
 REFERENCE ?= $(abspath ../shared/reference)
 
-.PHONY: setup models run test verify bench clean
+.PHONY: setup models run test verify bench bench-peer clean
 
 setup: $(VENV)/.installed $(LITE)/.installed models
 
@@ -50,6 +50,12 @@ verify: setup
 
 bench: setup
 	$(EDGE) bench $(REFERENCE)/images --repeat 2 --engine-python paddlelite=$(abspath $(LITE))/bin/python
+
+# edge-ocr (the detected profile) against the official PaddleOCR pipeline, in one run (the peer's tool environment is
+# created once under ~/.cache/edge-ocr/tools); BENCH_INPUTS may name any folder of images and PDFs.
+BENCH_INPUTS ?= $(REFERENCE)/images
+bench-peer: setup
+	$(EDGE) bench $(BENCH_INPUTS) --peer paddleocr --runs 3 --repeat 2 --json bench-peer.json
 
 clean:
 	rm -rf $(VENV) $(LITE) models_mobile/build

@@ -48,10 +48,10 @@ class InputFailure(dict):
 
 @dataclass
 class Ahead:
-    """A one-page input whose front half is done (EdgeOCR.ahead), with the options it was done with."""
+    """A one-page input whose front half is done (EdgeOCR.ahead); it stands for that input in a predict_iter call
+    with the same options."""
 
     front: "tuple[Page, Front] | InputFailure"
-    options: dict
 
 
 @dataclass
@@ -217,7 +217,7 @@ class EdgeOCR:
             return None
         params = self.params.override(**OcrOptions.checked(**options).given())
         page = next(self.pages(data, name=input_name, input_path=input_path))
-        return Ahead(page if isinstance(page, InputFailure) else self._front(page, params), options)
+        return Ahead(page if isinstance(page, InputFailure) else self._front(page, params))
 
     def _back(self, item: tuple[Page, Front] | InputFailure, params: OCRParams) -> OCRResult | InputFailure:
         if isinstance(item, InputFailure):
@@ -228,9 +228,6 @@ class EdgeOCR:
         out.timings["total"] = sum(out.timings.values())
         data = {"input_path": page.input_path, "page_index": page.page_index, **out.data}
         return OCRResult(data, image=out.image, input_image=page.image, timings=out.timings, warnings=out.warnings)
-
-    def ocr_page(self, page: Page, params: OCRParams) -> OCRResult:
-        return self._back((page, self.pipeline.front(page.image, params)), params)
 
     def predict_iter(self, input: Input | Iterable[Input], *, page_limit: int | None = None, input_name: str | None = None,
                      input_path: str | None = None, page_start: int = 0, release: bool = True,

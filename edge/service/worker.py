@@ -152,8 +152,7 @@ class Worker:
             log.exception("job %s: the journal refused too; it is retried after a restart", job.id)
         self.ctx.sinks.answer_waiter(job.id, envelope)
 
-    # -- one job ----------------------------------------------------------------------------------------------
-    # -- the next scan's front half, overlapping this one's recognition --------------------------------------------
+    # -- the next scan's front half, overlapping this one's recognition ------------------------------------------
     def _may_look_ahead(self, job: Job) -> bool:
         """Only where the engine gains from overlapping pages, and only beside a job with no crash behind it: a crash
         while two jobs are in flight counts against the claimed one, so after one, each job runs alone until it has
@@ -198,6 +197,7 @@ class Worker:
         ahead.thread.join()
         return ahead.result if job is not None and ahead.job_id == job.id else None
 
+    # -- one job ----------------------------------------------------------------------------------------------
     def process(self, job: Job) -> None:
         ctx = self.ctx
         t0 = time.time()
