@@ -130,7 +130,9 @@ class EdgeOCR:
         self.pipeline = OCRPipeline(self.engine, models, manifest, textline_model=prof.models.textline,
                                     doc_model=prof.models.doc_orientation, rec_batch=prof.batch.rec,
                                     textline_batch=prof.batch.textline, pad_batches=self.engine.pads_batches,
-                                    rec_max_columns=prof.batch.rec_max_columns, budget=self.budget)
+                                    rec_max_columns=prof.batch.rec_max_columns or (
+                                        self.budget.model.rec_max_columns if self.budget else None),
+                                    budget=self.budget)
         base = OCRParams(use_doc_orientation_classify=prof.use_doc_orientation_classify,
                          use_textline_orientation=prof.use_textline_orientation,
                          det=DetParams(limit_side_len=prof.det.limit_side_len, limit_type=prof.det.limit_type,

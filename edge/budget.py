@@ -31,6 +31,9 @@ class MemoryModel(BaseModel):
     image_bytes_per_pixel: float = Field(12, ge=0, description=(
         "decoded page and its copies, two pages alive at once when pages are pipelined"))
     measured: str = Field("", description="where and how the coefficients were measured")
+    rec_max_columns: int | None = Field(None, ge=320, description=(
+        "the recognition batch cap the model was measured with (batch.rec_max_columns); a budget applies it where the "
+        "profile sets none, since wider batches would break the model (the text does not change)"))
 
     def page_peak_mb(self, image_hw: tuple[int, int], det_hw: tuple[int, int]) -> float:
         return (self.base_mb + self.page_mb + self.det_bytes_per_pixel * det_hw[0] * det_hw[1] / MB

@@ -206,13 +206,15 @@ def test_big_inputs_within_limits_are_served_inside_memory_mb(tmp_path):
 @pytest.mark.paddlelite
 def test_paddle_lite_x86_keeps_to_its_budget_too(big_scan):
     """Paddle Lite's x86 kernels take gigabytes per shape; with memory_mb its pages are planned from its own measured
-    model and the run fits a memory cgroup of that size (a full-size run of this scan takes ~15 GB)."""
+    model (and its recognition batches split as measured) and the run fits a memory cgroup of that size (a full-size
+    run of this scan takes ~15 GB), on its own profile and as --engine on the default one."""
     limit = 6000
     cage = _cage("budget-lite", limit)
     try:
-        p = subprocess.run([*EDGE, "ocr", "-i", str(big_scan), "--engine", "paddlelite", "-q", "--memory_mb",
-                            str(limit)], capture_output=True, text=True, preexec_fn=cage.enter)
-        assert p.returncode == 0, p.stderr[-2000:]
-        assert "detection ran at max side" in p.stderr
+        for choice in (["--profile", "x86-paddlelite"], ["--engine", "paddlelite"]):
+            p = subprocess.run([*EDGE, "ocr", "-i", str(big_scan), *choice, "-q", "--memory_mb", str(limit)],
+                               capture_output=True, text=True, preexec_fn=cage.enter)
+            assert p.returncode == 0, (choice, p.stderr[-2000:])
+            assert "detection ran at max side" in p.stderr
     finally:
         cage.remove()

@@ -228,7 +228,7 @@ class PaddleLiteEngine(EnginePlugin):
     def memory_model(cls, options: PaddleLiteOptions) -> MemoryModel | None:
         if options.target != "x86":  # ARM and NPU builds: measured on a board (or its emulation), set in the profile
             return None
-        return MemoryModel(base_mb=1799, page_mb=2095, det_bytes_per_pixel=1251, measured=(
+        return MemoryModel(base_mb=1799, page_mb=2095, det_bytes_per_pixel=1251, rec_max_columns=3840, measured=(
             "x86_64, Paddle Lite 2.13rc0 x86 kernels: `edge-ocr bench --memory-model` (pages of 0.9-12.8 MP took "
             "2.3-15.8 GB above the warm idle 1.6 GB: every new shape is a predictor with its own buffers)"))
 
