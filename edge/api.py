@@ -142,13 +142,13 @@ class EdgeOCR:
             self.pipeline.predictor(prof.models.textline)  # fail now, not on the first page
         if self.params.use_doc_orientation_classify:
             self.pipeline.predictor(prof.models.doc_orientation)
-        self.idle_rss = 0
-        self.warm_up()
+        trim_heap()
+        self.idle_rss = rss_bytes()  # what release_memory() returns to (warm_up() moves it to the warm size)
 
     def warm_up(self) -> None:
-        """One small page of text lines through every stage: the first real page is not also the slowest, and the
-        process's warm idle size (the runtimes' structures and the buffers a small page needs) is what
-        release_memory() returns to. Small, so a process that reads one small file does not peak higher for it."""
+        """One small page of text lines through every stage, for a service that must be ready when it says so: the
+        first real page is not also the slowest, and the process's warm idle size (the runtimes' structures and the
+        buffers a small page needs) becomes what release_memory() returns to."""
         page = np.full((640, 480, 3), 255, np.uint8)
         for i, line in enumerate(("EDGE-OCR WARM-UP", "0123456789 abcdef", "The quick brown fox", "jumps over the dog")):
             cv2.putText(page, line, (30, 100 + 70 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 0, 0), 2)

@@ -36,6 +36,8 @@ class Daemon:
                            max_pixels=settings.limits.max_pixels, max_pdf_pages=settings.limits.max_pdf_pages,
                            memory_mb=settings.limits.memory_mb, memory_policy=settings.limits.memory_policy,
                            **settings.ocr.given())  # [ocr] keys are EdgeOCR's own option names
+        self.notify(status="warming up")
+        self.ocr.warm_up()  # READY means the first real page is not also the slowest
         f = settings.folder
         result_topic = f"{settings.topic_prefix}/result" if settings.mqtt.enabled else None
         load_seconds = time.monotonic() - loading

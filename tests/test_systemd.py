@@ -79,7 +79,7 @@ def test_ready_only_after_models_load_then_watchdog_at_half_interval(tmp_path):
     try:
         t_ready = sock.wait_for("READY=1", 120)
         lines = sock.lines()
-        assert "STATUS=loading models" in lines  # loading includes one warm-up page (EdgeOCR.warm_up)
+        assert "STATUS=loading models" in lines and "STATUS=warming up" in lines
         assert lines.index("STATUS=loading models") < lines.index("READY=1")
         assert "ready:" in d.log.read_text()  # READY came after the models were loaded and warmed up
         time.sleep(4.5)

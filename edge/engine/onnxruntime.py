@@ -58,9 +58,9 @@ class OnnxRuntimeEngine(EnginePlugin):
     def memory_model(cls, options: OnnxRuntimeOptions) -> MemoryModel | None:
         if options.arena:  # the arena keeps what it took: no page-by-page model holds
             return None
-        return MemoryModel(base_mb=187, page_mb=249, det_bytes_per_pixel=161, measured=(
-            "x86_64, ONNX Runtime 1.32, arena off, 2 threads: `edge-ocr bench --memory-model` (pages of 0.9-12.8 MP "
-            "took 349-1,707 MB above the warm idle process)"))
+        return MemoryModel(base_mb=187, page_mb=263, det_bytes_per_pixel=161, measured=(
+            "x86_64, ONNX Runtime 1.32, arena off, 2 threads: the larger of each coefficient from two runs of "
+            "`edge-ocr bench --memory-model` (pages of 0.9-12.8 MP took 342-1,711 MB above the idle process)"))
 
     def __init__(self, options: OnnxRuntimeOptions):
         super().__init__(options)

@@ -64,9 +64,10 @@ class OpenVINOEngine(EnginePlugin):
 
     @classmethod
     def memory_model(cls, options: OpenVINOOptions) -> MemoryModel | None:
-        return MemoryModel(base_mb=535, page_mb=45, det_bytes_per_pixel=207, measured=(
+        return MemoryModel(base_mb=300, page_mb=369, det_bytes_per_pixel=207, measured=(
             "x86_64, OpenVINO 2026.4 f32, LATENCY, 2 threads: `edge-ocr bench --memory-model` (pages of 0.9-12.8 MP "
-            "took 168-2,268 MB above the warm idle process, which keeps an ordinary page's buffers)"))
+            "took 409-2,398 MB above the idle process); base_mb is the daemon's warm idle size (its warm-up page "
+            "keeps a small page's buffers), det_bytes_per_pixel the larger of two runs"))
 
     def __init__(self, options: OpenVINOOptions):
         super().__init__(options)
