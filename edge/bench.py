@@ -18,9 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from .errors import ConfigError, EdgeError
 
 log = logging.getLogger(__name__)
@@ -286,6 +283,9 @@ PROBE_SIZES = ((1056, 816), (2200, 1700), (3300, 2550), (4000, 3200))  # letter 
 
 def memory_probe(height: int, width: int, profile: str | None, engine: str | None) -> dict:
     """In this process: idle RSS with the models loaded, then the peak of one page of text lines of height x width."""
+    import cv2
+    import numpy as np
+
     from .api import EdgeOCR
     from .memory import peak_rss_bytes, reset_peak, rss_bytes
     from .pipeline.det import det_size
