@@ -156,14 +156,16 @@ def test_the_daemon_hands_back_a_big_pages_memory_when_idle(tmp_path, big_scan, 
         d.terminate()
 
 
-def test_big_inputs_within_limits_are_served_inside_memory_mb(tmp_path):
+@pytest.mark.parametrize("profile", ["x86-onnxruntime", "x86-openvino"])
+def test_big_inputs_within_limits_are_served_inside_memory_mb(tmp_path, profile):
     """A 100-megapixel page, a 4000x4000 photo and a 200-page PDF, the daemon in a memory cgroup of its memory_mb:
     each is read (downscaled where needed) or refused with an error that names memory_mb; nothing kills it."""
     from PIL import Image, ImageDraw
 
     limit = 1500
-    cage = _cage("inputs", limit)
-    d = Daemon(tmp_path / "d", limits={"memory_mb": limit, "max_pdf_pages": 200, "max_payload_bytes": 50_000_000})
+    cage = _cage(f"inputs-{profile}", limit)
+    d = Daemon(tmp_path / "d", profile=profile,
+               limits={"memory_mb": limit, "max_pdf_pages": 200, "max_payload_bytes": 50_000_000})
     try:
         d.start(cage=cage)
         page = np.full((10000, 10000, 3), 255, np.uint8)
