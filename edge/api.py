@@ -255,16 +255,20 @@ class EdgeOCR:
     def predict(self, input: Input | Iterable[Input], **kw: Any) -> list[OCRResult | InputFailure]:
         return list(self.predict_iter(input, **kw))
 
-    def release_memory(self, force: bool = False) -> bool:
+    def release_memory(self, force: bool = False, deep: bool = False) -> bool:
         """Gives back memory while the process holds more than the profile's retain_mb above its warm idle size (all
-        of it with force): first the freed heap, then the engines' buffers, detection's (the biggest) first. Buffers
-        kept are buffers the next page need not fault in again. Returns whether an engine released."""
+        of it with force): first the freed heap, then the engines' buffers, detection's (the biggest) first, then, with
+        deep and where an engine keeps more, freshly loaded models. What is kept need not be faulted in again by the
+        next page. Returns whether an engine released."""
         trim_heap()
         released = False
-        for predictor in self.pipeline.predictors():
+        steps = [p.release for p in self.pipeline.predictors()]
+        if deep:  # dearer (the next page prepares its kernels again): for a service with nothing to do
+            steps += [p.reset for p in self.pipeline.predictors() if hasattr(p, "reset")]
+        for step in steps:
             if not force and rss_bytes() - self.idle_rss <= self.profile.memory.retain_mb * 2**20:
                 break
-            predictor.release()
+            step()
             trim_heap()
             released = True
         return released

@@ -135,6 +135,17 @@ def test_the_refuse_policy_fails_the_scan_with_a_413_keeps_it_and_serves_the_nex
         d.terminate()
 
 
+@pytest.mark.parametrize("engine", ["onnxruntime", "openvino"])
+def test_released_and_reloaded_models_read_the_same(reference, engine):
+    from edge.api import EdgeOCR
+
+    ocr = EdgeOCR(engine=engine)
+    page = str(reference / "images" / "rapid_text_vertical_words.png")
+    before = json.dumps(dict(ocr.predict(page, release=False)[0]))
+    assert ocr.release_memory(force=True, deep=True)
+    assert json.dumps(dict(ocr.predict(page)[0])) == before
+
+
 @pytest.mark.parametrize("profile", ["x86-onnxruntime", "x86-openvino"])
 def test_the_daemon_hands_back_a_big_pages_memory_when_idle(tmp_path, big_scan, reference, profile):
     """RSS of the daemon subprocess: idle after start, then the biggest reference page and a 300-dpi scan, then
@@ -147,10 +158,9 @@ def test_the_daemon_hands_back_a_big_pages_memory_when_idle(tmp_path, big_scan, 
         drop(d.scan, "vertical.png", (reference / "images" / "rapid_text_vertical_words.png").read_bytes())
         drop(d.scan, "scan300.png", big_scan.read_bytes())
         d.wait_results(2, 180)
-        end = time.time() + 20
-        while _rss_mb(d.proc.pid) - idle > 300 and time.time() < end:  # released within a second of going idle
-            time.sleep(0.5)
+        time.sleep(3.0)  # the worker releases within a second of finding its queue empty
         after = _rss_mb(d.proc.pid)
+        print(f"{profile}: idle {idle:.0f} MB, after the big pages and a release {after:.0f} MB")
         assert after - idle <= 300, (idle, after)
     finally:
         d.terminate()

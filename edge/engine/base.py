@@ -28,7 +28,8 @@ class Predictor(Protocol):
     def run(self, x: np.ndarray) -> np.ndarray: ...
 
     def release(self) -> None:
-        """Gives back the working memory the last calls took (buffers sized for the biggest input so far)."""
+        """Gives back the working memory the last calls took (buffers sized for the biggest input so far). A predictor
+        may also offer reset(): back to a freshly loaded state, for when release() is not enough."""
 
 
 class EngineOptions(BaseModel):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 from pydantic import Field
@@ -30,10 +30,11 @@ class OpenVINOOptions(EngineOptions):
 
 
 class OpenVINOPredictor:
-    def __init__(self, compiled, name: str):
+    def __init__(self, compile_model: Callable[[], object], name: str):
         self.name = name
-        self._compiled = compiled
-        self._request = compiled.create_infer_request()
+        self._compile_model = compile_model
+        self._compiled = compile_model()
+        self._request = self._compiled.create_infer_request()
 
     def run(self, x: np.ndarray) -> np.ndarray:
         self._request.infer({0: np.ascontiguousarray(x, dtype=np.float32)})
@@ -43,6 +44,14 @@ class OpenVINOPredictor:
         """OpenVINO keeps intermediate buffers sized for the biggest input seen (1.6 GB after one 300-dpi scan)
         until told to let go; the next call allocates what it needs again."""
         self._compiled.release_memory()
+
+    def reset(self) -> None:
+        """A freshly compiled model: what release() leaves behind (kernels and executors prepared for every shape
+        seen, ~250 MB after a few big pages) goes too. Costs a compile (~0.2 s), so only when the service is idle."""
+        fresh = self._compile_model()  # first, so a failure leaves the working model in place
+        self._request = None
+        self._compiled = fresh
+        self._request = fresh.create_infer_request()
 
 
 class OpenVINOEngine(EnginePlugin):
@@ -86,12 +95,14 @@ class OpenVINOEngine(EnginePlugin):
 
     def load(self, models: BuiltModels, model_key: str) -> OpenVINOPredictor:
         path = models.path(model_key, "onnx")
-        try:
-            compiled = self._core.compile_model(str(path), self.options.device, self.config())
-        except Exception as e:  # OpenVINO raises RuntimeError subclasses of its own
-            raise EngineError(f"OpenVINO cannot compile {path}: {e}",
-                              hint="rebuild with `edge-ocr models build --force`, or use another engine's profile") from None
-        return OpenVINOPredictor(compiled, model_key)
+
+        def compile_model():
+            try:
+                return self._core.compile_model(str(path), self.options.device, self.config())
+            except Exception as e:  # OpenVINO raises RuntimeError subclasses of its own
+                raise EngineError(f"OpenVINO cannot compile {path}: {e}", hint="rebuild with `edge-ocr models build "
+                                  "--force`, or use another engine's profile") from None
+        return OpenVINOPredictor(compile_model, model_key)
 
     def describe(self) -> dict:
         return {**super().describe(), "runtime": self._ov.get_version()}

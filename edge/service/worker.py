@@ -98,7 +98,7 @@ class Worker:
                 if self._used:  # idle now: hand back what the last jobs' biggest page took
                     self._used = False
                     try:
-                        self.ctx.ocr.release_memory()
+                        self.ctx.ocr.release_memory(deep=True)
                     except Exception:  # memory stays taken; serving goes on
                         log.exception("could not release the engines' working memory")
                 continue
