@@ -173,7 +173,7 @@ def bench_peer(inputs: list[str], peer_name: str, profile: str | None, engine: s
     from .peers import peer
     from .profiles import detect, load_profile
 
-    files = [str(Path(f).resolve()) for f in expand_inputs(inputs) if isinstance(f, (str, Path))]
+    files = [str(Path(f).absolute()) for f in expand_inputs(inputs) if isinstance(f, (str, Path))]
     if not files:
         raise ConfigError(f"no image or PDF files in {' '.join(map(str, inputs))}")
     prof = load_profile(profile) if profile else detect()[0]
@@ -242,7 +242,7 @@ def bench_det_sizes(inputs: list[str], sides: list[int], profile: str | None, en
     from .fidelity import compare, load_results
     from .profiles import detect, load_profile
 
-    files = [str(Path(f).resolve()) for f in expand_inputs(inputs) if isinstance(f, (str, Path))]
+    files = [str(Path(f).absolute()) for f in expand_inputs(inputs) if isinstance(f, (str, Path))]
     prof = load_profile(profile) if profile else detect()[0]
     if engine:
         prof = prof.with_engine(engine)
