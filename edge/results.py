@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ class OCRResult(dict):
         self.input_image = input_image  # the decoded page before any preprocessing, BGR
         self.timings = timings or {}
         self.warnings = warnings or []  # what the device changed (a page downscaled to fit memory_mb), said aloud
+        self._anonymous_stem: str | None = None
 
     @property
     def json(self) -> dict:
@@ -54,8 +56,15 @@ class OCRResult(dict):
 
     @property
     def stem(self) -> str:
+        """The input file's stem; an input without a file (an array, bytes) gets PaddleX's `<unix time>_<4 random
+        digits>`, fixed for this result, so results of several such inputs do not overwrite each other."""
         p = self.get("input_path")
-        stem = Path(p).stem if p else "input"
+        if p:
+            stem = Path(p).stem
+        else:
+            if self._anonymous_stem is None:
+                self._anonymous_stem = f"{int(time.time())}_{random.randint(1000, 9999)}"
+            stem = self._anonymous_stem
         return stem if self.get("page_index") is None else f"{stem}_{self['page_index']}"
 
     def print(self, file=None) -> None:

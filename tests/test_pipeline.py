@@ -132,6 +132,18 @@ def test_inputs_of_every_kind_give_the_same_text(ort_ocr, reference):
     assert gray.ok and gray["rec_texts"]
 
 
+def test_results_of_inputs_without_a_file_are_saved_under_names_of_their_own(ort_ocr, reference, tmp_path):
+    """As PaddleX: `<unix time>_<4 random digits>_res.json`, fixed per result; never one `input_res.json` for all."""
+    import re
+
+    image = cv2.imread(str(reference / "images" / "rapid_en.jpg"))
+    results = ort_ocr.predict([image, image.copy(), (reference / "images" / "ppocr_11.jpg").read_bytes()])
+    names = [r.save_to_json(tmp_path).name for r in results]
+    assert len(set(names)) == 3 and all(re.fullmatch(r"\d{10}_\d{4}_res\.json", n) for n in names), names
+    assert results[0].save_to_json(tmp_path).name == names[0]  # the same result, the same file
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
+
+
 def test_pdf_pages_and_page_limit(ort_ocr, reference, tmp_path):
     pdf = reference / "images" / "ocrmypdf_c02-22.pdf"
     pages = ort_ocr.predict(str(pdf), page_limit=1)
@@ -158,7 +170,8 @@ def test_save_to_img_draws_text(ort_ocr, reference, tmp_path):
     rotated = EdgeOCR(profile="x86-onnxruntime", use_doc_orientation_classify=True).predict(
         cv2.rotate(cv2.imread(str(reference / "images" / "ppocr_11.jpg")), cv2.ROTATE_180))[0]
     names = sorted(f.name for f in rotated.save_to_img(tmp_path / "rot"))
-    assert names == ["input_doc_preprocessor_res.png", "input_ocr_res_img.png"]
+    stem = rotated.stem  # an array has no file name: PaddleX's <unix time>_<4 digits>
+    assert names == [f"{stem}_doc_preprocessor_res.png", f"{stem}_ocr_res_img.png"]
 
 
 def test_print_and_json(ort_ocr, reference, capsys):
