@@ -138,6 +138,18 @@ def _runner(python: str | Path, system: str, files: list[str], out_dir: Path, ta
     return json.loads(out.read_text())
 
 
+def _files_and_profile(inputs: list[str], profile: str | None, engine: str | None):
+    """The files a run measures (as named, not resolved) and the edge-ocr profile it measures them on."""
+    from .api import expand_inputs
+    from .profiles import detect, load_profile
+
+    files = [str(Path(f).absolute()) for f in expand_inputs(inputs) if isinstance(f, (str, Path))]
+    if not files:
+        raise ConfigError(f"no image or PDF files in {' '.join(map(str, inputs))}")
+    prof = load_profile(profile) if profile else detect()[0]
+    return files, prof.with_engine(engine) if engine else prof
+
+
 def _summary(processes: list[dict], cold: dict[str, float]) -> dict:
     """Medians over the process runs: first pass (one per run), warm passes (all runs'), per file."""
     files = list(processes[0]["first_pass"])
@@ -168,17 +180,10 @@ def bench_peer(inputs: list[str], peer_name: str, profile: str | None, engine: s
     """edge-ocr and a peer on the same files in one run, each in processes of its own: `runs` processes over all
     files (alternating between the systems, so a noisy minute hits both), and with `cold` a fresh process per file;
     then the ratios edge/peer and edge-ocr's fidelity to the peer's own outputs."""
-    from .api import expand_inputs
     from .fidelity import compare, load_results
     from .peers import peer
-    from .profiles import detect, load_profile
 
-    files = [str(Path(f).absolute()) for f in expand_inputs(inputs) if isinstance(f, (str, Path))]
-    if not files:
-        raise ConfigError(f"no image or PDF files in {' '.join(map(str, inputs))}")
-    prof = load_profile(profile) if profile else detect()[0]
-    if engine:
-        prof = prof.with_engine(engine)
+    files, prof = _files_and_profile(inputs, profile, engine)
     threads = threads or prof.engine.threads or 2
     other = peer(peer_name)
     peer_python, weights = other.prepare()
@@ -238,14 +243,9 @@ def bench_det_sizes(inputs: list[str], sides: list[int], profile: str | None, en
     """edge-ocr at each detection max side (text_det_max_side_limit), a fresh process each: fidelity against the
     `reference` results folder (the official outputs), or against edge-ocr at the largest side when none is given;
     warm seconds and the process's peak RSS."""
-    from .api import expand_inputs
     from .fidelity import compare, load_results
-    from .profiles import detect, load_profile
 
-    files = [str(Path(f).absolute()) for f in expand_inputs(inputs) if isinstance(f, (str, Path))]
-    prof = load_profile(profile) if profile else detect()[0]
-    if engine:
-        prof = prof.with_engine(engine)
+    files, prof = _files_and_profile(inputs, profile, engine)
     threads = prof.engine.threads or 2
     rows, outputs = [], {}
     with tempfile.TemporaryDirectory(prefix="edge-bench-") as tmp:

@@ -119,20 +119,29 @@ def test_openapi_document(server):
     assert {"file", "fileType", "useTextlineOrientation", "textDetThresh", "visualize"} <= set(body["properties"])
 
 
-def test_token_auth_quota_and_urls(tmp_path, reference):
-    image = (reference / "images" / "rapid_en.jpg").read_bytes()
-
+def _local_server(answer_get) -> http.server.ThreadingHTTPServer:
+    """A real HTTP server on a free loopback port whose GET is answered by answer_get(handler)."""
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(image)
+            answer_get(self)
 
         def log_message(self, *a):
             pass
 
-    files = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=files.serve_forever, daemon=True).start()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_token_auth_quota_and_urls(tmp_path, reference):
+    image = (reference / "images" / "rapid_en.jpg").read_bytes()
+
+    def serve_image(h):
+        h.send_response(200)
+        h.end_headers()
+        h.wfile.write(image)
+
+    files = _local_server(serve_image)
     port = free_port()
     d = Daemon(tmp_path / "box", folder={"enabled": False},
                http={"enabled": True, "port": port, "token": "s3cret", "daily_page_quota": 2, "allow_urls": True,
@@ -180,17 +189,12 @@ def test_hostile_requests_get_4xx_json_answers(tmp_path):
     arrives: each a 4xx with {logId, errorCode, errorMsg}; the server keeps serving."""
     import socket
 
-    class Redirect(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(302)
-            self.send_header("Location", "http://127.0.0.1:1/internal-only")
-            self.end_headers()
+    def redirect(h):
+        h.send_response(302)
+        h.send_header("Location", "http://127.0.0.1:1/internal-only")
+        h.end_headers()
 
-        def log_message(self, *a):
-            pass
-
-    files = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
-    threading.Thread(target=files.serve_forever, daemon=True).start()
+    files = _local_server(redirect)
     port = free_port()
     d = Daemon(tmp_path / "h", folder={"enabled": False},
                http={"enabled": True, "port": port, "allow_urls": True, "url_allow_hosts": ["127.0.0.1"],
