@@ -2,7 +2,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 import time
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Union
@@ -12,8 +17,8 @@ import numpy as np
 
 from .budget import Policy
 from .engine import create_engine
-from .errors import EdgeError, InputError
-from .io.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, decode_image, sniff
+from .errors import EdgeError, InputError, InputTooLargeError
+from .io.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, decode_image, frame_count, is_tiff, sniff, tiff_pages
 from .io.pdf import DEFAULT_MAX_PAGES, render_pages
 from .memory import rss_bytes, trim_heap
 from .options import OcrOptions
@@ -27,6 +32,7 @@ from .stream import pipelined
 log = logging.getLogger(__name__)
 Input = Union[str, Path, bytes, np.ndarray]
 INPUT_SUFFIXES = IMAGE_SUFFIXES + (".pdf",)
+TIFF_SUFFIXES = (".tif", ".tiff")
 
 
 class InputFailure(dict):
@@ -75,16 +81,40 @@ def _as_bgr(a: np.ndarray, name: str) -> np.ndarray:
 
 
 def expand_inputs(inputs: Input | Iterable[Input]) -> list[Input]:
-    """A list stays a list; a folder becomes its image and PDF files in name order."""
+    """A list stays a list; a folder becomes the image and PDF files below it (subfolders too, as PaddleX walks
+    them), sorted by path."""
     items = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     out: list[Input] = []
     for it in items:
-        if isinstance(it, (str, Path)) and Path(it).is_dir():
-            out.extend(sorted(str(p) for p in Path(it).iterdir()
-                              if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES))
+        if isinstance(it, (str, Path)) and not is_url(str(it)) and Path(it).is_dir():
+            out.extend(sorted(os.path.join(root, f) for root, _, files in os.walk(it)
+                              for f in files if Path(f).suffix.lower() in INPUT_SUFFIXES))
         else:
             out.append(it)
     return out
+
+
+def is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
+
+
+def fetch_input(url: str, folder: Path, limit: int = 200_000_000, timeout: float = 30) -> Path:
+    """An input given as a URL, saved under its own file name in `folder` (PaddleOCR keeps URL inputs the same way,
+    so results are named after the file). A failed fetch is an InputError naming the URL."""
+    name = Path(urllib.parse.urlsplit(url).path).name or "input"
+    target = folder / name
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            data = r.read(limit + 1)
+    except (OSError, ValueError) as e:
+        raise InputError(f"{url}: cannot fetch ({e})", hint="check the URL and the network, or pass a local file") from None
+    if len(data) > limit:
+        raise InputTooLargeError(f"{url}: larger than {limit} bytes")
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(target)
+    return target
 
 
 class EdgeOCR:
@@ -122,6 +152,7 @@ class EdgeOCR:
             self.pixels_hint = (f"this device's memory_mb = {self.budget.limit_mb} leaves room for pages of up to "
                                 f"{self.max_pixels / 1e6:.0f} MP: scan at a lower resolution, or raise memory_mb")
         self.max_pdf_pages = max_pdf_pages
+        self._downloads: Path | None = None
         root = Path(models_dir) if models_dir else None  # holds manifest.toml and build/, like models_mobile/
         manifest = load_manifest(root / "manifest.toml" if root else None)
         models = BuiltModels(build_dir(root))
@@ -156,6 +187,19 @@ class EdgeOCR:
         trim_heap()
         self.idle_rss = rss_bytes()
 
+    def _download_dir(self) -> Path:
+        """Where inputs given as URLs are kept while this object lives (close() removes them)."""
+        if self._downloads is None:
+            self._downloads = Path(tempfile.mkdtemp(prefix="edge-ocr-input-"))
+        return self._downloads
+
+    def close(self) -> None:
+        """Gives back what this object holds beyond its models: fetched inputs, and the memory pages took."""
+        if self._downloads is not None:
+            shutil.rmtree(self._downloads, ignore_errors=True)
+            self._downloads = None
+        self.release_memory(force=True)
+
     # -- inputs -------------------------------------------------------------------------------------------------
     def pages(self, item: Input, page_limit: int | None = None, name: str | None = None,
               input_path: str | None = None, page_start: int = 0) -> Iterator[Page | InputFailure]:
@@ -165,6 +209,9 @@ class EdgeOCR:
         path = input_path or (str(item) if isinstance(item, (str, Path)) else None)
         t0 = time.perf_counter()
         try:
+            if isinstance(item, str) and is_url(item):
+                item = fetch_input(item, self._download_dir())
+                path = input_path or str(item)
             if isinstance(item, np.ndarray):
                 yield Page(None, None, _as_bgr(item, name), time.perf_counter() - t0)
                 return
@@ -183,6 +230,16 @@ class EdgeOCR:
             if sniff(data) == "pdf":
                 for i, img in enumerate(render_pages(data, name, page_limit=page_limit, max_pages=self.max_pdf_pages,
                                                      max_pixels=self.max_pixels, start=page_start), page_start):
+                    yield Page(path, i, img, time.perf_counter() - t0)
+                    t0 = time.perf_counter()
+            elif is_tiff(data) and (frame_count(data, name) > 1 or Path(path or "").suffix.lower() in TIFF_SUFFIXES):
+                # every page of a TIFF, each with its page_index (PaddleX: any *.tif file; bytes when multi-page)
+                n = frame_count(data, name)
+                if page_limit is None and n > self.max_pdf_pages:
+                    raise InputTooLargeError(f"{name}: the TIFF has {n} pages, more than the limit of "
+                                             f"{self.max_pdf_pages}", hint="split it, or raise limits.max_pdf_pages")
+                for i, img in enumerate(tiff_pages(data, name, max_pixels=self.max_pixels, page_limit=page_limit,
+                                                   start=page_start, limit_hint=self.pixels_hint), page_start):
                     yield Page(path, i, img, time.perf_counter() - t0)
                     t0 = time.perf_counter()
             else:

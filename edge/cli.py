@@ -6,6 +6,7 @@ import faulthandler
 import logging
 import signal
 import sys
+import warnings
 from pathlib import Path
 
 from .errors import EdgeError
@@ -42,39 +43,75 @@ def _models_verify(a) -> int:
     return 0
 
 
+TRUE, FALSE = ("true", "t", "yes", "y", "1", "on"), ("false", "f", "no", "n", "0", "off")
+
+
 def _bool(v: str) -> bool:
-    if v.lower() in ("1", "true", "yes", "on"):
+    """PaddleOCR's spellings of a boolean flag's value; anything else is refused (PaddleOCR would read a typo as
+    False)."""
+    if v.lower() in TRUE:
         return True
-    if v.lower() in ("0", "false", "no", "off"):
+    if v.lower() in FALSE:
         return False
     raise argparse.ArgumentTypeError(f"expected True or False, not {v!r}")
 
 
-def _ocr_kwargs(a) -> dict:
-    from .options import OcrOptions
+class _Deprecated(argparse.Action):
+    """PaddleOCR 2.x flags PaddleOCR 3.x still takes, with its warning."""
 
-    return {name: getattr(a, name) for name in OcrOptions.model_fields}
+    def __call__(self, parser, namespace, values, option_string=None):
+        import warnings
+
+        warnings.warn(f"The option `{option_string}` has been deprecated and will be removed in the future. Please "
+                      "refer to the documentation for more details.", DeprecationWarning)
+        setattr(namespace, self.dest, values)
 
 
 def _add_ocr_flags(p: argparse.ArgumentParser) -> None:
-    """PaddleOCR's flags, same names and meaning, one per OcrOptions field."""
+    """Every flag of `paddleocr ocr`, same names, values and meaning: the OCR options (edge.options.OcrOptions),
+    PaddleOCR's other parameters (edge.compat.params.PARAMS) and its deprecated 2.x names."""
+    from .compat.params import DEPRECATED, PARAMS
     from .options import OcrOptions, value_kind
 
+    kinds = {}
     for name, field in OcrOptions.model_fields.items():
         kind, choices = value_kind(name)
+        kinds[name] = (kind, choices)
         if kind is bool:
             p.add_argument(f"--{name}", type=_bool, nargs="?", const=True, default=None, help=field.description)
         else:
             p.add_argument(f"--{name}", type=kind, choices=choices, default=None, help=field.description)
+    for name, prm in PARAMS.items():
+        kinds[name] = (prm.type, prm.choices)
+        p.add_argument(f"--{name}", type=_bool if prm.type is bool else prm.type, nargs=prm.nargs,
+                       choices=prm.choices, metavar=("C", "H", "W") if prm.nargs == 3 else None, default=None,
+                       help=prm.help)
+    for old, new in DEPRECATED.items():
+        kind, choices = kinds[new]
+        p.add_argument(f"--{old}", type=_bool if kind is bool else kind, choices=choices, action=_Deprecated,
+                       default=None, help=f"[Deprecated] Please use `--{new}` instead.")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    from .compat.params import CompatNote
+
+    print(f"edge-ocr: {'note' if issubclass(category, CompatNote) else 'warning'}: {message}", file=sys.stderr)
 
 
 def _ocr(a) -> int:
-    from .api import EdgeOCR, expand_inputs
+    """`paddleocr ocr`: PaddleOCR's class with the flags given, every result printed in its short form and saved
+    with save_all(); unlike PaddleOCR, a bad input is reported and the others go on (exit 65 at the end)."""
+    from .api import expand_inputs
+    from .compat.params import COMMON, DEPRECATED, PARAMS
+    from .compat.paddleocr import PaddleOCR
+    from .options import OcrOptions
     from .progress import Progress
 
-    kw = _ocr_kwargs(a)
-    ocr = EdgeOCR(profile=a.profile, engine=a.engine, models_dir=a.models_dir, memory_mb=a.memory_mb,
-                  memory_policy=a.memory_policy, **kw)
+    names = [*OcrOptions.model_fields, *PARAMS, *DEPRECATED]
+    given = {n: getattr(a, n) for n in names if getattr(a, n) is not None and n not in COMMON}
+    common = {n: getattr(a, n) for n in COMMON if getattr(a, n, None) is not None}
+    ocr = PaddleOCR(**given, **common, profile=a.profile, models_dir=a.models_dir, memory_mb=a.memory_mb,
+                    memory_policy=a.memory_policy)
     inputs = expand_inputs(a.input)
     if not inputs:
         print(f"edge-ocr: error: no image or PDF files in {a.input}", file=sys.stderr)
@@ -82,24 +119,26 @@ def _ocr(a) -> int:
     failed = 0
     progress = Progress(len(inputs), enabled=len(inputs) > 1)
     current = None
-    # one call over every input: the next page's detection overlaps this page's recognition (same results)
-    for r in ocr.predict_iter(inputs, page_limit=a.page_limit):
-        if r["input_path"] != current:
-            if current is not None:
-                progress.step(str(current))
-            current = r["input_path"]
-        if not r.ok:
-            failed += 1
-            progress.write(f"edge-ocr: error: {r['error']}" + (f"\n  what to do: {r['hint']}" if r["hint"] else ""))
-            continue
-        for w in r.warnings:
-            progress.write(f"edge-ocr: warning: {r['input_path']}: {w}")
-        if a.save_path:
-            r.save_to_json(a.save_path)
-            r.save_to_img(a.save_path)
-        if not a.quiet:
-            progress.clear()
-            r.print()
+    try:
+        # one call over every input: the next page's detection overlaps this page's recognition (same results)
+        for r in ocr.results(inputs, page_limit=a.page_limit):
+            if r["input_path"] != current:
+                if current is not None:
+                    progress.step(str(current))
+                current = r["input_path"]
+            if not r.ok:
+                failed += 1
+                progress.write(f"edge-ocr: error: {r['error']}" + (f"\n  what to do: {r['hint']}" if r["hint"] else ""))
+                continue
+            for w in r.warnings:
+                progress.write(f"edge-ocr: warning: {r['input_path']}: {w}")
+            if a.save_path:
+                r.save_all(a.save_path)
+            if not a.quiet:
+                progress.clear()
+                r.print()
+    finally:
+        ocr.close()
     if current is not None:
         progress.step(str(current))
     progress.done()
@@ -276,13 +315,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="also write the report as JSON")
     p.set_defaults(func=_models_verify)
 
-    p = sub.add_parser("ocr", help="OCR images, folders and PDFs; print results, optionally save JSON and images")
-    p.add_argument("-i", "--input", required=True, help="image, PDF or folder")
+    p = sub.add_parser("ocr", help="PaddleOCR's `ocr` command: OCR images, folders, PDFs and TIFFs; print results, "
+                                   "optionally save JSON and images (every `paddleocr ocr` flag is accepted)")
+    p.add_argument("-i", "--input", required=True, help="image, PDF, TIFF, folder, or http(s) URL")
     p.add_argument("--save_path", type=Path, help="folder for <stem>_res.json and <stem>_ocr_res_img.<ext>")
-    p.add_argument("--profile", help="device profile (default: detected)")
-    p.add_argument("--engine", choices=engine_keys(), help="override the profile's engine")
+    p.add_argument("--profile", help="device profile (default: detected; --device may choose another)")
     p.add_argument("--models_dir", type=Path, help="folder with manifest.toml and build/ (default: models_mobile)")
-    p.add_argument("--page_limit", type=int, help="read only the first N pages of a PDF")
+    p.add_argument("--page_limit", type=int, help="read only the first N pages of a PDF or TIFF")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print results")
     p.add_argument("--memory_mb", type=int, help="memory budget (MB); pages over it are downscaled or refused")
     p.add_argument("--memory_policy", choices=("downscale", "refuse"), help="what a page over --memory_mb gets")
@@ -336,21 +375,24 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    a = parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    try:
-        return a.func(a)
-    except EdgeError as e:
-        print(f"edge-ocr: error: {e.message}", file=sys.stderr)
-        if e.hint:
-            print(f"  what to do: {e.hint}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        return 130
-    except Exception:  # an internal failure, not the user's input: distinct exit code, full traceback
-        logging.getLogger("edge").exception("internal error")
-        return 70
+    with warnings.catch_warnings():  # warnings (PaddleOCR's deprecations, compatibility notes) as one line each
+        warnings.simplefilter("default", DeprecationWarning)
+        warnings.showwarning = _show_warning
+        a = parser().parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        try:
+            return a.func(a)
+        except EdgeError as e:
+            print(f"edge-ocr: error: {e.message}", file=sys.stderr)
+            if e.hint:
+                print(f"  what to do: {e.hint}", file=sys.stderr)
+            return e.exit_code
+        except KeyboardInterrupt:
+            return 130
+        except Exception:  # an internal failure, not the user's input: distinct exit code, full traceback
+            logging.getLogger("edge").exception("internal error")
+            return 70
 
 
 if __name__ == "__main__":

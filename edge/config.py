@@ -45,6 +45,9 @@ class FolderConfig(_Section):
 class ResultsConfig(_Section):
     dir: Path = Field(Path("results"), description="folder jobs write <subfolder>/<stem>.json here")
     save_images: bool = Field(False, description="also write <stem>_ocr_res_img.png visualisations")
+    max_output_img_size: tuple[int, int] | None = Field((2000, 2000), description=(
+        "images in answers (ocrImage, docPreprocessingImage, inputImage) are scaled down to fit, by PaddleX's rule "
+        "for its max_output_img_size; null: full size"))
 
 
 class TlsConfig(_Section):
@@ -106,7 +109,13 @@ class HttpConfig(_Section):
     header_timeout_seconds: float = Field(10, gt=0, description="close a connection whose request headers take longer")
     max_connections: int = Field(64, ge=1, le=10000, description=(
         "requests handled at once; more are answered 503 at once (slow clients cannot use up the file descriptors)"))
-    visualize: bool = Field(False, description="default of the request's `visualize`")
+    visualize: bool = Field(True, description=(
+        "default of the request's `visualize` (PaddleX's Serving.visualize): answers carry ocrImage, inputImage, "
+        "docPreprocessingImage unless the request says false"))
+    return_urls: bool = Field(False, description=(
+        "answer images as URLs served by this device (GET /files/...) instead of base64, as PaddleX's "
+        "Serving.return_urls with a file storage; each URL holds an unguessable key"))
+    url_expires_seconds: int = Field(3600, ge=60, description="images behind returned URLs are deleted after this")
 
 
 def _hostname() -> str:

@@ -55,7 +55,8 @@ class Daemon:
                            http_waiter=waiter.finish if waiter else None)
         self.worker = Worker(WorkerContext(
             journal=self.journal, ocr=self.ocr, device_id=settings.device_id, sinks=self.sinks,
-            crash_retries=settings.limits.crash_retries, on_job=metrics.job_finished if metrics else None))
+            crash_retries=settings.limits.crash_retries, on_job=metrics.job_finished if metrics else None,
+            max_img_size=settings.results.max_output_img_size))
         if waiter:
             self.http = HttpServer(settings, self.journal, waiter, self.health, metrics)
         self.mqtt = None

@@ -63,3 +63,10 @@ class InputError(EdgeError):
 
 class InputTooLargeError(InputError):
     """An input over a configured limit (pixels, pages, bytes)."""
+
+
+class UsageError(ConfigError, ValueError):
+    """A PaddleOCR parameter or flag this box cannot honour (a model, language, device or value it does not have).
+    Also a ValueError, as PaddleOCR raises for the same mistakes."""
+
+    exit_code = 2  # as a command-line usage error

@@ -1,13 +1,22 @@
-"""Fonts for drawing recognised text: a CJK-capable font installed with the package, never fetched at run time."""
+"""Fonts for drawing recognised text: a CJK-capable font installed with the package, never fetched at run time.
+
+The packaged font is Noto Sans CJK from the `noto-cjk-sans-otc` wheel, which states its licence (SIL Open Font
+License 1.1, the licence text in its dist-info). Its collection holds each region's cut; Simplified Chinese (SC)
+draws PP-OCR's text as PaddleOCR's Chinese fonts do.
+"""
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import NamedTuple
 
+from PIL import ImageFont
+
+PACKAGED = ("noto_cjk_sans_otc", "NotoSansCJK-Regular.ttc", 2)  # module, file, face: 2 = Noto Sans CJK SC
 SYSTEM_CJK = (
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),
+    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
+    ("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf", 0),
 )
 SYSTEM_LATIN = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -16,18 +25,26 @@ SYSTEM_LATIN = (
 )
 
 
-def cjk_font() -> Path | None:
-    """The packaged Noto Sans CJK, else a common system CJK font, else None."""
-    spec = importlib.util.find_spec("cvttf_NotoSansCJK_Regular")
+class FontFile(NamedTuple):
+    path: Path
+    index: int = 0  # the face within a collection (.ttc)
+
+    def at(self, size: int) -> ImageFont.FreeTypeFont:
+        return ImageFont.truetype(str(self.path), size, index=self.index)
+
+
+def cjk_font() -> FontFile | None:
+    """The packaged Noto Sans CJK SC, else a common system CJK font, else None."""
+    module, name, index = PACKAGED
+    spec = importlib.util.find_spec(module)
     if spec and spec.submodule_search_locations:
         for d in spec.submodule_search_locations:
-            p = Path(d) / "NotoSansCJKtc-Regular.otf"
-            if p.exists():
-                return p
-    return next((Path(p) for p in SYSTEM_CJK if Path(p).exists()), None)
+            if (Path(d) / name).exists():
+                return FontFile(Path(d) / name, index)
+    return next((FontFile(Path(p), i) for p, i in SYSTEM_CJK if Path(p).exists()), None)
 
 
-def latin_fonts() -> list[Path]:
-    found = [Path(p) for p in SYSTEM_LATIN if Path(p).exists()]
+def latin_fonts() -> list[FontFile]:
+    found = [FontFile(Path(p)) for p in SYSTEM_LATIN if Path(p).exists()]
     cjk = cjk_font()
     return found or ([cjk] if cjk else [])

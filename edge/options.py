@@ -27,6 +27,8 @@ class OcrOptions(BaseModel):
     text_det_unclip_ratio: float | None = Field(None, gt=0, description="box expansion (default 1.5)")
     text_rec_score_thresh: float | None = Field(None, ge=0, le=1,
                                                 description="drop lines scored below this (default 0.0)")
+    return_word_box: bool | None = Field(None, description=(
+        "also give each line's words and characters with their boxes (text_word, text_word_boxes)"))
 
     @field_validator("use_doc_unwarping")
     @classmethod

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .budget import MemoryBudget, MemoryModel, Policy
 from .engine import EnginePlugin, options_for, options_type, plugin, plugins
-from .errors import ConfigError, EdgeError
+from .errors import ConfigError, EdgeError, UsageError
 from .tomlfile import describe, read_toml
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,27 @@ class DeviceProfile(_Strict):
         # the profile's measured memory model belongs to its own engine: the new engine brings its own
         return self.model_copy(update={"engine": options_for(key, **self.engine.model_dump(exclude={"key"})),
                                        "memory": self.memory.model_copy(update={"model": None})})
+
+    def adjusted(self, *, textline: str | None = None, rec_batch: int | None = None, textline_batch: int | None = None,
+                 threads: int | None = None) -> "DeviceProfile":
+        """The same profile with a caller's choices (PaddleOCR's model name, batch sizes, cpu_threads); None keeps
+        the profile's value, and each value is checked like the profile's own."""
+        data = self.model_dump()
+        if textline is not None:
+            data["models"]["textline"] = textline
+        if rec_batch is not None:
+            data["batch"]["rec"] = rec_batch
+        if textline_batch is not None:
+            data["batch"]["textline"] = textline_batch
+        if threads is not None:
+            data["engine"]["threads"] = threads
+        try:
+            return DeviceProfile.model_validate({**data, "path": self.path})
+        except ValidationError as e:
+            raise UsageError(f"profile {self.name}: {describe(e)}") from None
+
+    def is_npu(self) -> bool:
+        return bool(self.device_nodes())
 
     def model_kind(self) -> str:
         """Which built file of each model this profile's engine loads."""

@@ -20,11 +20,13 @@ def test_ocr_folder_writes_json_and_images_for_every_page(reference, tmp_path):
 
 
 def test_ocr_prints_results_with_paddleocr_flags(reference):
+    """PaddleOCR's print(): the result in its short form, arrays elided (a page is a few lines, not hundreds)."""
     r = run_cli("ocr", "-i", reference / "images" / "rapid_text_cls.jpg", "--profile", "x86-onnxruntime",
-                "--use_textline_orientation", "True", "--use_doc_orientation_classify", "--text_det_thresh", "0.3")
+                "--use_textline_orientation", "True", "--use_doc_orientation_classify", "--text_det_thresh", "0.3",
+                "--use_doc_unwarping", "False")
     assert r.returncode == 0, r.stderr
-    res = json.loads(r.stdout)["res"]
-    assert res["rec_texts"] == ["怪我咯"] and res["model_settings"]["use_textline_orientation"] is True
+    assert r.stdout.startswith("{'res': {'input_path': ") and "'rec_texts': ['怪我咯']" in r.stdout
+    assert "'use_textline_orientation': True" in r.stdout and "..." in r.stdout and len(r.stdout.splitlines()) < 20
 
 
 def test_exit_codes_tell_bad_input_from_bad_config(tmp_path):
@@ -37,7 +39,7 @@ def test_exit_codes_tell_bad_input_from_bad_config(tmp_path):
     r = run_cli("ocr", "-i", bad, "--profile", "a311d-npu")
     assert r.returncode == 66 and "int8" in r.stderr
     r = run_cli("ocr", "-i", bad, "--profile", "x86-onnxruntime", "--use_doc_unwarping")
-    assert r.returncode == 78 and "unwarping" in r.stderr
+    assert r.returncode == 2 and "unwarping" in r.stderr
 
 
 def test_profiles_commands():

@@ -171,11 +171,13 @@ def test_save_to_img_draws_text(ort_ocr, reference, tmp_path):
         cv2.rotate(cv2.imread(str(reference / "images" / "ppocr_11.jpg")), cv2.ROTATE_180))[0]
     names = sorted(f.name for f in rotated.save_to_img(tmp_path / "rot"))
     stem = rotated.stem  # an array has no file name: PaddleX's <unix time>_<4 digits>
-    assert names == [f"{stem}_doc_preprocessor_res.png", f"{stem}_ocr_res_img.png"]
+    assert names == [f"{stem}_ocr_res_img.png", f"{stem}_preprocessed_img.png"]  # PaddleX's image names
+    pre = rotated.img["preprocessed_img"]  # as read, as turned, as unwarped (the turned page): captioned below
+    assert pre.size == (3 * rotated.image.shape[1], rotated.image.shape[0] + 25)
 
 
 def test_print_and_json(ort_ocr, reference, capsys):
     r = ort_ocr.predict(str(reference / "images" / "rapid_short.png"))[0]
-    r.print()
+    r.print(json_format=True)
     printed = json.loads(capsys.readouterr().out)
     assert printed == r.json and printed["res"]["rec_texts"] == r["rec_texts"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -76,3 +77,49 @@ def decode_image(data: bytes, name: str = "input", *, max_pixels: int = DEFAULT_
     if img is None or img.size == 0:
         raise InputError(f"{name}: image could not be decoded", hint="the file is damaged; re-scan or re-export it")
     return img
+
+
+def is_tiff(data: bytes) -> bool:
+    return data[:4] in (b"II*\x00", b"MM\x00*")
+
+
+def frame_count(data: bytes, name: str = "input") -> int:
+    """Pages (frames) of an image: more than one only for a multi-page TIFF."""
+    if not is_tiff(data):
+        return 1
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                return int(getattr(im, "n_frames", 1))
+    except Exception as e:
+        raise InputError(f"{name}: not a readable TIFF ({type(e).__name__}: {e})",
+                         hint="re-export the scan as TIFF, PNG or JPEG") from None
+
+
+def tiff_pages(data: bytes, name: str = "input", *, max_pixels: int = DEFAULT_MAX_PIXELS, page_limit: int | None = None,
+               start: int = 0, limit_hint: str | None = None) -> Iterator[np.ndarray]:
+    """The pages of a TIFF as BGR arrays, read as PaddleX reads them (Pillow, each frame converted to RGB), one at a
+    time: pages before `start` are skipped, at most `page_limit` are read; each page is checked against max_pixels
+    before it is decoded."""
+    if not data:
+        raise InputError(f"{name}: empty input (0 bytes)", hint="the file may still be being written; send it again")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                n = int(getattr(im, "n_frames", 1))
+                stop = n if page_limit is None else min(n, page_limit)
+                for i in range(start, stop):
+                    im.seek(i)
+                    w, h = im.size
+                    if w * h > max_pixels:
+                        raise InputTooLargeError(
+                            f"{name}: page {i + 1} is {w}x{h} = {w * h / 1e6:.0f} MP, over the limit of "
+                            f"{max_pixels / 1e6:.0f} MP", hint=limit_hint or "scan at a lower resolution")
+                    yield cv2.cvtColor(np.asarray(im.convert("RGB")), cv2.COLOR_RGB2BGR)
+    except InputError:
+        raise
+    except Exception as e:  # Pillow raises many types for damaged frames
+        raise InputError(f"{name}: TIFF page could not be decoded ({type(e).__name__}: {e})",
+                         hint="the file is damaged; re-scan or re-export it") from None

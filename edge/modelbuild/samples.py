@@ -30,11 +30,11 @@ PAGE_SIZES = [(640, 480), (960, 736), (1280, 960)]
 def _font(text: str, size: int, i: int) -> ImageFont.FreeTypeFont:
     cjk = cjk_font()
     if any(ord(c) > 0x2E80 for c in text) and cjk:
-        return ImageFont.truetype(str(cjk), size)
+        return cjk.at(size)
     latin = latin_fonts()
     if not latin:
         return ImageFont.load_default()
-    return ImageFont.truetype(str(latin[i % len(latin)]), size)
+    return latin[i % len(latin)].at(size)
 
 
 def render_line(text: str, size: int = 40, i: int = 0, pad: int = 6) -> np.ndarray:

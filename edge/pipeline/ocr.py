@@ -16,7 +16,8 @@ from .cls import doc_angle, doc_input, textline_angles, textline_input
 from .det import DetParams, db_boxes, det_resize
 from .geometry import crop_quad, quads_to_boxes, rotate, sort_quads
 from .normalize import normalize_chw, to_model_colors
-from .rec import ctc_decode, pad_batch, rec_normalize
+from .rec import REC_HEIGHT, REC_MIN_WIDTH, ctc_decode, pad_batch, rec_normalize
+from .wordbox import Columns, word_boxes
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class OCRParams:
     use_textline_orientation: bool = False
     det: DetParams = DetParams()
     text_rec_score_thresh: float = 0.0
+    return_word_box: bool = False
 
     def override(self, **kw) -> "OCRParams":
         """None means "keep the construction value" (never `or`: 0.0 is a real threshold)."""
@@ -98,24 +100,27 @@ class OCRPipeline:
         boxes, _ = db_boxes(prob, src_hw, p)
         return sort_quads(boxes)
 
-    def recognize(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+    def recognize(self, crops: list[np.ndarray]) -> list[tuple[str, float, Columns]]:
         """Crops sorted by aspect ratio (stable), batched, each batch padded to its widest crop.
 
         With rec_max_columns, a batch wider than the cap runs in parts, every part padded to the whole batch's
         width: each line sees exactly the input the official batching gives it, at a fraction of the memory.
+        Each line also says where its characters were read (word boxes need it; it costs nothing).
         """
         spec = self.manifest.model("rec").input
-        order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / float(crops[i].shape[0]))
-        results: list[tuple[str, float] | None] = [None] * len(crops)
+        ratio = [c.shape[1] / float(c.shape[0]) for c in crops]
+        order = sorted(range(len(crops)), key=lambda i: ratio[i])
+        results: list[tuple[str, float, Columns] | None] = [None] * len(crops)
         for start in range(0, len(order), self.rec_batch):
             ids = order[start:start + self.rec_batch]
             items = [rec_normalize(crops[i], spec) for i in ids]
             width = max(it.shape[2] for it in items)
+            widest = max([REC_MIN_WIDTH / REC_HEIGHT] + [ratio[i] for i in ids])
             step = max(1, self.rec_max_columns // width) if self.rec_max_columns else len(items)
             for k in range(0, len(items), step):
-                decoded = ctc_decode(self.rec.run(pad_batch(items[k:k + step], width)), self.chars)
-                for i, r in zip(ids[k:k + step], decoded):
-                    results[i] = r
+                probs = self.rec.run(pad_batch(items[k:k + step], width))
+                for i, (text, score, cols) in zip(ids[k:k + step], ctc_decode(probs, self.chars)):
+                    results[i] = (text, score, Columns(cols, probs.shape[1] * (ratio[i] / widest)))
         return results
 
     def front(self, img: np.ndarray, p: OCRParams) -> Front:
@@ -172,13 +177,18 @@ class OCRPipeline:
         recognised = self.recognize(f.crops) if f.crops else []
         t = {**f.timings, "rec": time.perf_counter() - t0}
         data = f.data
-        keep = [i for i, (_, s) in enumerate(recognised) if s >= p.text_rec_score_thresh]
+        keep = [i for i, r in enumerate(recognised) if r[1] >= p.text_rec_score_thresh]
         data["text_rec_score_thresh"] = p.text_rec_score_thresh
-        data["return_word_box"] = False
+        data["return_word_box"] = p.return_word_box
         data["rec_texts"] = [recognised[i][0] for i in keep]
         data["rec_scores"] = [recognised[i][1] for i in keep]
         data["rec_polys"] = [f.polys[i] for i in keep]
         data["rec_boxes"] = quads_to_boxes(data["rec_polys"])
+        if p.return_word_box:
+            words = [word_boxes(recognised[i][0], f.polys[i], recognised[i][2]) for i in keep]
+            data["text_word"] = [w for w, _ in words]
+            data["text_word_region"] = [b for _, b in words]
+            data["text_word_boxes"] = [quads_to_boxes(b) for _, b in words]
         return PageOutput(data, f.image, t, f.warnings)
 
     def run(self, img: np.ndarray, p: OCRParams) -> PageOutput:

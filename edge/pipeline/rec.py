@@ -46,8 +46,9 @@ def pad_batch(items: list[np.ndarray], width: int | None = None) -> np.ndarray:
     return out
 
 
-def ctc_decode(probs: np.ndarray, chars: list[str]) -> list[tuple[str, float]]:
-    """Greedy CTC: collapse repeats, drop blanks (index 0); score is the mean max-probability of kept steps."""
+def ctc_decode(probs: np.ndarray, chars: list[str]) -> list[tuple[str, float, np.ndarray]]:
+    """Greedy CTC: collapse repeats, drop blanks (index 0); score is the mean max-probability of kept steps. The
+    third item is the columns each character was read at (for word boxes)."""
     idx = probs.argmax(axis=-1)
     conf = probs.max(axis=-1)
     out = []
@@ -56,5 +57,5 @@ def ctc_decode(probs: np.ndarray, chars: list[str]) -> list[tuple[str, float]]:
         keep[1:] = i[1:] != i[:-1]
         keep &= i != 0
         text = "".join(chars[k] for k in i[keep])
-        out.append((text, float(np.mean(c[keep])) if keep.any() else 0.0))
+        out.append((text, float(np.mean(c[keep])) if keep.any() else 0.0, np.flatnonzero(keep)))
     return out

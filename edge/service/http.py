@@ -19,11 +19,14 @@ from typing import Callable
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..config import Settings
 from ..errors import EngineError, InputError
+from ..io.images import frame_count
 from ..io.pdf import page_count
 from . import protocol
+from .images import ImageStore
 from .jobs import HttpJob, new_log_id
 from .journal import Journal
 from .metrics import CONTENT_TYPE as METRICS_TYPE
@@ -63,8 +66,10 @@ class Waiter:
 
 
 def _pages(payload: bytes, kind: str, page_limit: int) -> int:
-    """Pages a request will cost: 1 for an image, the pages read of a PDF."""
-    return min(page_count(payload, "file"), page_limit) if kind == "pdf" else 1
+    """Pages a request will cost: 1 for an image, the pages read of a PDF or multi-page TIFF."""
+    if kind == "pdf":
+        return min(page_count(payload, "file"), page_limit)
+    return min(frame_count(payload, "file"), page_limit) if kind == "tiff" else 1
 
 
 def _fail(log_id: str, code: int, message: str) -> JSONResponse:
@@ -114,6 +119,7 @@ def create_app(settings: Settings, journal: Journal, waiter: Waiter,
                health: Callable[[], tuple[bool, dict]] | None = None, metrics: Metrics | None = None) -> FastAPI:
     cfg = settings.http
     limit = settings.limits.max_payload_bytes
+    images = ImageStore(settings.state_dir / "http-images", cfg.url_expires_seconds)
     app = FastAPI(title="edge-ocr", version="1", docs_url=None, redoc_url=None,
                   description="PaddleOCR serving API (OCR pipeline) on an edge device.")
     schema = protocol.OCRRequest.model_json_schema()
@@ -138,8 +144,9 @@ def create_app(settings: Settings, journal: Journal, waiter: Waiter,
         if body is None:
             return _fail(log_id, protocol.TOO_LARGE, f"request body is over the limit of {limit} bytes")
         try:
-            req = protocol.parse_request(protocol.loads(bytes(body)))
-            log_id = req.logId or log_id
+            data = protocol.loads(bytes(body))
+            log_id = protocol.request_log_id(data) or log_id  # every answer, an error too, carries the client's
+            req = protocol.parse_request(data)
             options = req.options().given()
             if req.file.startswith(("http://", "https://")):
                 if not cfg.allow_urls:
@@ -151,7 +158,7 @@ def create_app(settings: Settings, journal: Journal, waiter: Waiter,
                 payload, kind = protocol.decode_file(req)
         except protocol.RequestError as e:
             return _fail(log_id, e.code, e.message)
-        page_limit = cfg.max_pages if kind == "pdf" else None
+        page_limit = cfg.max_pages if kind in ("pdf", "tiff") else None
         reserved, day = 0, _today()
         if cfg.daily_page_quota is not None:
             try:
@@ -175,6 +182,8 @@ def create_app(settings: Settings, journal: Journal, waiter: Waiter,
             if used < reserved:
                 journal.quota_add(day, used - reserved)
         response = {k: envelope[k] for k in SERVING_KEYS if k in envelope}
+        if cfg.return_urls and envelope["errorCode"] == 0:
+            await asyncio.to_thread(images.to_urls, response["result"]["ocrResults"], str(request.base_url))
         return JSONResponse(response, status_code=200 if envelope["errorCode"] == 0 else envelope["errorCode"])
 
     if metrics:
@@ -182,13 +191,35 @@ def create_app(settings: Settings, journal: Journal, waiter: Waiter,
         async def prometheus() -> Response:
             return Response(metrics.render(), media_type=METRICS_TYPE)
 
+    if cfg.return_urls:
+        @app.get("/files/{key}/{name}", include_in_schema=False)
+        async def stored_image(key: str, name: str) -> Response:
+            data = await asyncio.to_thread(images.read, key, name)
+            if data is None:
+                return _fail(new_log_id(), 404, "no such image (it may have expired; see http.url_expires_seconds)")
+            return Response(data, media_type="image/jpeg")
+
     @app.get("/health", responses={503: {"description": "the worker is stuck or paused (the body says why)"}})
     async def health_check() -> JSONResponse:
-        """200 while the service takes and finishes work, 503 otherwise: usable as a compose/systemd health check
+        """PaddleX's health answer (`{logId, errorCode: 0, errorMsg: "Healthy"}`) with the service's state beside
+        it; 503 while the worker is stuck or paused, so it serves as a compose/systemd health check too
         (`curl -fsS http://127.0.0.1:8080/health`)."""
         ok, detail = health() if health else (True, {})
-        return JSONResponse({"status": "ok" if ok else "unhealthy", "queue": journal.counts(), **detail},
+        why = f"the worker is {detail.get('worker', 'not serving')}"
+        return JSONResponse({"logId": new_log_id(), "errorCode": 0 if ok else 503,
+                             "errorMsg": "Healthy" if ok else f"Unhealthy: {why}",
+                             "status": "ok" if ok else "unhealthy", "queue": journal.counts(), **detail},
                             status_code=200 if ok else 503)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Any other path or method gets PaddleX's error shape too (`{logId, errorCode, errorMsg}`)."""
+        return _fail(new_log_id(), exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("HTTP handler failed")
+        return _fail(new_log_id(), protocol.INTERNAL, "Internal server error")
 
     return app
 

@@ -28,7 +28,7 @@ class _Job(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict, description="OcrOptions.given() of the request")
     page_limit: int | None = None
     visualize: bool = False
-    kind: Literal["image", "pdf"] | None = None
+    kind: Literal["image", "pdf", "tiff"] | None = None
     refusal: Refusal | None = None
 
     @property

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
 from typing import Any, Literal
 
 import cv2
+import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from ..errors import InputError, InputTooLargeError
-from ..io.images import sniff
+from ..io.images import frame_count, is_tiff, sniff
 from ..options import OcrOptions, camel
 from ..tomlfile import problems
 
@@ -29,20 +29,19 @@ class RequestError(Exception):
 
 
 class _RequestBase(BaseModel):
-    """The serving API's request. Types are strict: "0.5" is not a number."""
+    """The serving API's request, read as PaddleX reads it: unknown fields are ignored, numbers and booleans may come
+    as strings ("0.3", "true") and integers as whole floats (960.0). Values are still checked (OcrOptions): a
+    threshold of 7 is refused, not run."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="ignore")
 
     file: str = Field(description="base64 of the image or PDF (URLs only where enabled)")
     fileType: Literal[0, 1] | None = Field(None, description="0 PDF, 1 image; inferred from the bytes when absent")
-    returnWordBox: bool | None = None
     visualize: bool | None = None
     logId: str | None = None
 
     def options(self) -> OcrOptions:
         """The request's pipeline options, checked by OcrOptions (the one validation)."""
-        if self.returnWordBox:
-            raise RequestError(UNPROCESSABLE, "returnWordBox: word boxes are not available on this device")
         values = {name: getattr(self, camel(name)) for name in OcrOptions.model_fields}
         try:
             return OcrOptions.model_validate(values)
@@ -81,10 +80,18 @@ def loads(body: bytes | str) -> Any:
 def parse_request(data: Any, model: type[OCRRequest] = OCRRequest) -> OCRRequest:
     if not isinstance(data, dict):
         raise RequestError(BAD_REQUEST, "the request must be a JSON object")
+    if isinstance(data.get("fileType"), str) and data["fileType"].strip() in ("0", "1"):
+        data = {**data, "fileType": int(data["fileType"])}  # a number sent as a string, as for the other fields
     try:
         return model.model_validate(data)
     except ValidationError as e:
         raise RequestError(UNPROCESSABLE, "; ".join(problems(e, unknown="unknown field"))) from None
+
+
+def request_log_id(data: Any) -> str | None:
+    """The client's logId from a request that may be invalid otherwise, so that every answer can carry it."""
+    log_id = data.get("logId") if isinstance(data, dict) else None
+    return log_id if isinstance(log_id, str) and log_id else None
 
 
 def decode_file(req: OCRRequest) -> tuple[bytes, str]:
@@ -96,14 +103,26 @@ def decode_file(req: OCRRequest) -> tuple[bytes, str]:
     return data, file_kind(data, req.fileType)
 
 
+def kind_of(data: bytes) -> str | None:
+    """'pdf', 'tiff' (a TIFF of several pages, answered like a PDF, as PaddleX does), 'image' or None."""
+    kind = sniff(data)
+    if kind == "image" and is_tiff(data):
+        try:
+            return "tiff" if frame_count(data) > 1 else "image"
+        except InputError:
+            return "image"  # decoding it will say what is wrong
+    return kind
+
+
 def file_kind(data: bytes, file_type: int | None) -> str:
-    """'pdf' or 'image': from the bytes, checked against fileType when the client gave one."""
+    """'pdf', 'tiff' or 'image': from the bytes, checked against fileType when the client gave one (a TIFF is an
+    image file)."""
     if not data:
         raise RequestError(UNPROCESSABLE, "file: empty (0 bytes)")
-    kind = sniff(data)
+    kind = kind_of(data)
     if file_type is not None:
         declared = "pdf" if file_type == 0 else "image"
-        if kind is not None and kind != declared:
+        if kind is not None and kind.replace("tiff", "image") != declared:
             raise RequestError(UNPROCESSABLE, f"fileType {file_type} says {declared}, but the file is a {kind}")
         kind = kind or declared
     if kind is None:
@@ -141,10 +160,25 @@ def publish_topic(topic: str, what: str) -> str:
     return topic
 
 
-def _b64_jpeg(im: Image.Image) -> str:
-    buf = io.BytesIO()
-    im.convert("RGB").save(buf, format="JPEG")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+MAX_OUTPUT_IMG_SIZE = (2000, 2000)  # PaddleX's default for images in answers
+
+
+def fit_image(image: np.ndarray, max_size: tuple[int, int] | None) -> np.ndarray:
+    """An answer's image scaled down as PaddleX scales it (its max_output_img_size rule, as written there)."""
+    h, w = image.shape[:2]
+    if max_size is None or (w <= max_size[1] and h <= max_size[0]):
+        return image
+    factor = max_size[0] / w if w / h > max_size[0] / max_size[1] else max_size[1] / h
+    return cv2.resize(image, (int(factor * w), int(factor * h)))
+
+
+def jpeg(image: Image.Image | np.ndarray, max_size: tuple[int, int] | None = MAX_OUTPUT_IMG_SIZE) -> bytes:
+    """JPEG bytes of a PIL image or a BGR array, as PaddleX's serving encodes them (OpenCV)."""
+    arr = cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2BGR) if isinstance(image, Image.Image) else image
+    ok, buf = cv2.imencode(".jpg", fit_image(arr, max_size))
+    if not ok:
+        raise ValueError("the image could not be encoded as JPEG")
+    return buf.tobytes()
 
 
 def prune(obj: Any) -> Any:
@@ -156,16 +190,17 @@ def prune(obj: Any) -> Any:
     return obj
 
 
-def page_answer(page, visualize: bool) -> dict:
+def page_answer(page, visualize: bool, max_img_size: tuple[int, int] | None = MAX_OUTPUT_IMG_SIZE) -> dict:
     """One page's part of the answer: its ocrResults item, its size and its timings. Plain JSON, so the pages of a
-    long PDF done before a restart can be kept in the journal and the job goes on from the next page."""
-    item = {"prunedResult": prune(dict(page)), "ocrImage": None, "docPreprocessingImage": None, "inputImage": None}
+    long PDF done before a restart can be kept in the journal and the job goes on from the next page. As PaddleX's,
+    the item has no image fields when the answer is not visualised."""
+    item = {"prunedResult": prune(page.json["res"])}
     if visualize:
         images = page.to_images()
-        item["ocrImage"] = _b64_jpeg(images["ocr_res_img"])
-        if "doc_preprocessor_res" in images:
-            item["docPreprocessingImage"] = _b64_jpeg(images["doc_preprocessor_res"])
-        item["inputImage"] = _b64_jpeg(Image.fromarray(cv2.cvtColor(page.input_image, cv2.COLOR_BGR2RGB)))
+        item["ocrImage"] = base64.b64encode(jpeg(images["ocr_res_img"], max_img_size)).decode("ascii")
+        if "preprocessed_img" in images:
+            item["docPreprocessingImage"] = base64.b64encode(jpeg(images["preprocessed_img"], max_img_size)).decode()
+        item["inputImage"] = base64.b64encode(jpeg(page.input_image, max_img_size)).decode("ascii")
     if page.warnings:  # not in PaddleX's answer: added only when the device changed something (memory budget)
         item["warnings"] = list(page.warnings)
     height, width = page.input_image.shape[:2]
@@ -173,10 +208,11 @@ def page_answer(page, visualize: bool) -> dict:
 
 
 def success(log_id: str, answers: list[dict], kind: str) -> dict:
-    if kind == "pdf":
-        info = {"type": "pdf", "numPages": len(answers), "pages": [a["size"] for a in answers]}
+    """kind: image, pdf or tiff (a multi-page TIFF, answered page by page like a PDF)."""
+    if kind in ("pdf", "tiff"):
+        info = {"numPages": len(answers), "pages": [a["size"] for a in answers], "type": kind}
     else:
-        info = {"type": "image", **answers[0]["size"]}
+        info = {**answers[0]["size"], "type": "image"}
     return {"logId": log_id, "errorCode": 0, "errorMsg": "Success",
             "result": {"ocrResults": [a["item"] for a in answers], "dataInfo": info}}
 

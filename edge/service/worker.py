@@ -54,6 +54,7 @@ class WorkerContext:
     device_id: str
     sinks: Sinks
     crash_retries: int = 2  # runs of a job that stopped the service, after the first, before it is failed
+    max_img_size: tuple[int, int] | None = (2000, 2000)  # answers' images are scaled down to fit (PaddleX's rule)
     on_job: Callable[[str, str, float], None] | None = None  # (source, state, seconds since queued): metrics
 
 
@@ -236,13 +237,13 @@ class Worker:
                 if not page.ok:
                     raise page.exception
                 pages.append(page)
-                answers.append(protocol.page_answer(page, spec.visualize))
+                answers.append(protocol.page_answer(page, spec.visualize, ctx.max_img_size))
                 if self._stop is not None and self._stop.is_set():  # a long PDF must not outlast TimeoutStopSec
                     ctx.journal.keep_pages(job.id, len(kept), answers[len(kept):])
                     raise Interrupted(len(answers))
             if not answers:
                 raise InputError("the input has no pages")
-            kind = kind or ("pdf" if kept or pages[0]["page_index"] is not None else "image")
+            kind = kind or protocol.kind_of(item)
             for a in answers:
                 for k, v in a["timings"].items():
                     timings[k] = round(timings.get(k, 0.0) + v, 4)
