@@ -2,6 +2,7 @@
 subscriber with a persistent session, and generated scan images."""
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shutil
@@ -122,6 +123,35 @@ class Subscriber:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+
+
+def local_http_server(answer_get) -> http.server.ThreadingHTTPServer:
+    """A real HTTP server on a free loopback port whose GET is answered by answer_get(handler)."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            answer_get(self)
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def serve_files(folder: Path) -> http.server.ThreadingHTTPServer:
+    """local_http_server answering GET /<name> with that file of `folder` (404 otherwise)."""
+    def answer(h):
+        path = folder / h.path.lstrip("/").split("?")[0]
+        if not path.is_file():
+            h.send_response(404)
+            h.end_headers()
+            return
+        h.send_response(200)
+        h.end_headers()
+        h.wfile.write(path.read_bytes())
+
+    return local_http_server(answer)
 
 
 def scan_image(text: str, w: int = 360, h: int = 90) -> bytes:

@@ -13,10 +13,9 @@ from ..api import EdgeOCR, InputFailure
 from ..budget import Policy
 from ..errors import UsageError
 from ..models import load_manifest
-from ..options import OcrOptions
 from ..profiles import DeviceProfile, detect, load_profile
 from ..results import OCRResult
-from .params import Setup, note, resolve, warn
+from .params import Setup, checked_options, note, resolve, warn
 
 GPU_LIKE = ("gpu", "xpu", "mlu", "dcu", "npu", "gcu", "sdaa", "iluvatar_gpu", "metax_gpu", "intel_gpu")
 
@@ -90,12 +89,10 @@ class PaddleOCR:
                 raise r.exception
             yield r
 
-    def results(self, input, **options: Any) -> Iterator[OCRResult | InputFailure]:
+    def results(self, input, page_limit: int | None = None, **options: Any) -> Iterator[OCRResult | InputFailure]:
         """As predict_iter, but a bad input is yielded as an InputFailure and the others go on (the `ocr`
-        command's way)."""
-        if options.get("use_doc_unwarping"):
-            OcrOptions.checked(use_doc_unwarping=True)  # refused with the reason
-        return self._ocr.predict_iter(input, **options)
+        command's way); `page_limit` reads only the first pages of a PDF or TIFF."""
+        return self._ocr.predict_iter(input, page_limit=page_limit, **checked_options(**options))
 
     def predict(self, input, *, use_doc_orientation_classify=None, use_doc_unwarping=None,
                 use_textline_orientation=None, text_det_limit_side_len=None, text_det_limit_type=None,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import UsageError
+from ..errors import ConfigError, UsageError
 from ..options import OcrOptions
 
 # PaddleOCR 3.7's own lists: values it accepts, so a typo gets its wording and a valid value gets ours
@@ -230,8 +230,17 @@ def resolve(given: dict[str, Any], manifest) -> Setup:
         note("document unwarping (UVDoc, on by default in PaddleOCR) is not available on this device: pages are not "
              "unwarped; pass use_doc_unwarping=False to say so")
         options["use_doc_unwarping"] = False
-    setup.options = OcrOptions.checked(**options).model_dump(exclude_none=True)
+    setup.options = checked_options(**options)
     return setup
+
+
+def checked_options(**options: Any) -> dict[str, Any]:
+    """OCR options checked by OcrOptions (the one validation), refused as a UsageError (a ValueError, as PaddleOCR
+    raises one)."""
+    try:
+        return OcrOptions.checked(**options).model_dump(exclude_none=True)
+    except ConfigError as e:
+        raise UsageError(e.message, hint=e.hint) from None
 
 
 def _languages(values: dict[str, Any]) -> None:
