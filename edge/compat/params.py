@@ -18,7 +18,8 @@ from ..options import OcrOptions
 
 # PaddleOCR 3.7's own lists: values it accepts, so a typo gets its wording and a valid value gets ours
 PADDLE_OCR_VERSIONS = ("PP-OCRv3", "PP-OCRv4", "PP-OCRv5", "PP-OCRv6")
-PADDLE_ENGINES = ("paddle", "paddle_static", "paddle_dynamic", "transformers", "onnxruntime")
+# PaddleOCR's engine names that are not edge-ocr engines (its fifth, ONNX Runtime, is one: it maps onto it)
+PADDLE_ENGINES = ("paddle", "paddle_static", "paddle_dynamic", "transformers")
 PADDLE_PRECISIONS = ("fp32", "fp16")
 OCR_VERSION = "PP-OCRv5"
 LANGS = {"ch": "Simplified Chinese", "chinese_cht": "Traditional Chinese", "en": "English", "japan": "Japanese"}
@@ -309,8 +310,7 @@ def _engine(name: str | None) -> str | None:
     if name is None or name in engine_keys():
         return name
     if name not in PADDLE_ENGINES:
-        raise UsageError(f"Invalid engine: {name}. Supported values are: {list(PADDLE_ENGINES)} "
-                         f"(and edge-ocr's {', '.join(engine_keys())}).")
+        raise UsageError(f"Invalid engine: {name}. Supported values are: {list(PADDLE_ENGINES) + engine_keys()}.")
     note(f"engine={name!r}: Paddle Inference and transformers do not run here; the device profile's engine runs the "
          "same models with the same results")
     return None
