@@ -11,7 +11,7 @@ EDGE := $(VENV)/bin/edge-ocr
 PIP := -m pip install --disable-pip-version-check -q
 REFERENCE ?= $(abspath ../shared/reference)
 
-.PHONY: setup models run test verify bench bench-peer clean
+.PHONY: setup models run test verify verify-arm64 bench bench-peer clean
 
 setup: $(VENV)/.installed $(LITE)/.installed models
 
@@ -47,6 +47,12 @@ test: setup
 
 verify: setup
 	$(LITE)/bin/edge-ocr models verify --reference $(REFERENCE)
+
+# edge-ocr installed the board's way into an emulated Debian 12 arm64 root (qemu-user, cached under
+# ~/.cache/edge-ocr/arm64) and run there: doctor, profile detection, OCR scored against the official outputs, the
+# daemon. Needs root and scripts/install-system-packages.sh (qemu-user-static, debootstrap).
+verify-arm64: setup
+	$(VENV)/bin/python scripts/verify_arm64.py --json verify-arm64.json
 
 bench: setup
 	$(EDGE) bench $(REFERENCE)/images --repeat 2 --engine-python paddlelite=$(abspath $(LITE))/bin/python

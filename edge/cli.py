@@ -168,7 +168,9 @@ def _profiles(a) -> int:
             print(f"{key:{wk}s}  {typ:{wt}s}  {text}")
         return 0
     if a.action == "detect":
-        prof, reason = detect()
+        from .profiles import read_compatible
+
+        prof, reason = detect(compatible=read_compatible(a.device_tree) if a.device_tree else None)
         print(f"{prof.name}\t({reason})")
         return 0
     if not a.name:
@@ -344,6 +346,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("profiles", help="device profiles: list, show NAME, detect, check NAME, keys")
     p.add_argument("action", choices=["list", "show", "detect", "check", "keys"])
     p.add_argument("name", nargs="?")
+    p.add_argument("--device-tree", type=Path, help=(
+        "with detect: read this file instead of /proc/device-tree/compatible (what a given board would get)"))
     p.set_defaults(func=_profiles)
 
     p = sub.add_parser("bench", help="per-stage latency, pages/s, load time and peak RSS of every engine, with ratios")

@@ -46,6 +46,7 @@ def run_checks(settings: Settings | None = None, config: Path | None = None) -> 
     checks.append(Check("profile", not problems, f"{prof.name} ({prof.engine.key}, {prof.model_kind()} models)",
                         "; ".join(problems)))
     checks.extend(prof.plugin.health(prof.engine))
+    checks.append(Check("verified", True, prof.plugin.verified(prof.engine, platform.machine())))
     checks.extend(model_checks(settings, prof))
     for w in prof.warnings():
         checks.append(Check("profile option", True, f"warning: {w}"))

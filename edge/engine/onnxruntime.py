@@ -44,6 +44,14 @@ class OnnxRuntimePredictor:
 
 class OnnxRuntimeEngine(EnginePlugin):
     key = "onnxruntime"
+
+    @classmethod
+    def verified(cls, options: OnnxRuntimeOptions, machine: str) -> str:
+        if machine == "aarch64":
+            return ("executed on emulated aarch64 (make verify-arm64: qemu-user, onnxruntime 1.20.1): 112 of the 113 "
+                    "text lines of the 12 reference images read as the official pipeline reads them, one differs by a "
+                    "character; speed on a board not measured")
+        return super().verified(options, machine)
     label = "ONNX Runtime"
     module = "onnxruntime"
     distribution = "onnxruntime"
