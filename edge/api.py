@@ -232,9 +232,9 @@ class EdgeOCR:
                                                      max_pixels=self.max_pixels, start=page_start), page_start):
                     yield Page(path, i, img, time.perf_counter() - t0)
                     t0 = time.perf_counter()
-            elif is_tiff(data) and (frame_count(data, name) > 1 or Path(path or "").suffix.lower() in TIFF_SUFFIXES):
+            elif is_tiff(data) and ((n := frame_count(data, name)) > 1
+                                    or Path(path or "").suffix.lower() in TIFF_SUFFIXES):
                 # every page of a TIFF, each with its page_index (PaddleX: any *.tif file; bytes when multi-page)
-                n = frame_count(data, name)
                 if page_limit is None and n > self.max_pdf_pages:
                     raise InputTooLargeError(f"{name}: the TIFF has {n} pages, more than the limit of "
                                              f"{self.max_pdf_pages}", hint="split it, or raise limits.max_pdf_pages")
