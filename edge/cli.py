@@ -60,8 +60,6 @@ class _Deprecated(argparse.Action):
     """PaddleOCR 2.x flags PaddleOCR 3.x still takes, with its warning."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        import warnings
-
         warnings.warn(f"The option `{option_string}` has been deprecated and will be removed in the future. Please "
                       "refer to the documentation for more details.", DeprecationWarning)
         setattr(namespace, self.dest, values)
@@ -107,10 +105,9 @@ def _ocr(a) -> int:
     from .options import OcrOptions
     from .progress import Progress
 
-    names = [*OcrOptions.model_fields, *PARAMS, *DEPRECATED]
-    given = {n: getattr(a, n) for n in names if getattr(a, n) is not None and n not in COMMON}
-    common = {n: getattr(a, n) for n in COMMON if getattr(a, n, None) is not None}
-    ocr = PaddleOCR(**given, **common, profile=a.profile, models_dir=a.models_dir, memory_mb=a.memory_mb,
+    names = {*OcrOptions.model_fields, *PARAMS, *DEPRECATED, *COMMON}
+    given = {n: getattr(a, n, None) for n in names if getattr(a, n, None) is not None}
+    ocr = PaddleOCR(**given, profile=a.profile, models_dir=a.models_dir, memory_mb=a.memory_mb,
                     memory_policy=a.memory_policy)
     inputs = expand_inputs(a.input)
     if not inputs:

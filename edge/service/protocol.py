@@ -190,6 +190,10 @@ def prune(obj: Any) -> Any:
     return obj
 
 
+def b64_jpeg(image: Image.Image | np.ndarray, max_size: tuple[int, int] | None) -> str:
+    return base64.b64encode(jpeg(image, max_size)).decode("ascii")
+
+
 def page_answer(page, visualize: bool, max_img_size: tuple[int, int] | None = MAX_OUTPUT_IMG_SIZE) -> dict:
     """One page's part of the answer: its ocrResults item, its size and its timings. Plain JSON, so the pages of a
     long PDF done before a restart can be kept in the journal and the job goes on from the next page. As PaddleX's,
@@ -197,10 +201,10 @@ def page_answer(page, visualize: bool, max_img_size: tuple[int, int] | None = MA
     item = {"prunedResult": prune(page.json["res"])}
     if visualize:
         images = page.to_images()
-        item["ocrImage"] = base64.b64encode(jpeg(images["ocr_res_img"], max_img_size)).decode("ascii")
+        item["ocrImage"] = b64_jpeg(images["ocr_res_img"], max_img_size)
         if "preprocessed_img" in images:
-            item["docPreprocessingImage"] = base64.b64encode(jpeg(images["preprocessed_img"], max_img_size)).decode()
-        item["inputImage"] = base64.b64encode(jpeg(page.input_image, max_img_size)).decode("ascii")
+            item["docPreprocessingImage"] = b64_jpeg(images["preprocessed_img"], max_img_size)
+        item["inputImage"] = b64_jpeg(page.input_image, max_img_size)
     if page.warnings:  # not in PaddleX's answer: added only when the device changed something (memory budget)
         item["warnings"] = list(page.warnings)
     height, width = page.input_image.shape[:2]
