@@ -2,13 +2,14 @@
 """Runs edge-ocr on emulated aarch64: a Debian 12 arm64 root (debootstrap, first stage; its packages unpacked with
 dpkg -x), Debian's CPython 3.11 started through qemu-aarch64-static in a chroot (no binfmt_misc is assumed, so
 every aarch64 program is started through qemu explicitly), edge-ocr installed the board's way (a venv, pip, the
-wheel built on the build host, constraints/board-arm64.txt), the built models copied in. Then, under emulation:
+wheel built on the build host, constraints/runtime.txt: the same pins as x86), the built models copied in. Then, under emulation:
 `edge-ocr doctor`, `profiles detect` with a Raspberry Pi 4's and an RK3588 board's device tree, `edge-ocr ocr` on
 reference pages with ONNX Runtime (arm-onnxruntime) and OpenVINO (arm-openvino), scored against the official
 outputs (exact required), and the daemon turning one dropped scan into a result file.
 
 The root and the install are cached under ~/.cache/edge-ocr/arm64 and rebuilt only when their inputs change.
-Needs root (chroot, bind mounts) and `apt-get install qemu-user-static debootstrap`.
+Needs root (chroot, bind mounts), debootstrap and qemu-user >= 9 (scripts/install-system-packages.sh: Debian 12's
+own qemu 7.2 crashes at `import onnxruntime` >= 1.2x, bookworm-backports' 10.0 runs it).
 
     python scripts/verify_arm64.py [--pages NAME,...] [--profiles P,...] [--no-daemon] [--json OUT]
 """
@@ -32,7 +33,8 @@ REFERENCE = Path(os.environ.get("EDGE_OCR_REFERENCE", ROOT.parent / "shared" / "
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edge-ocr" / "arm64"
 SUITE, MIRROR = "bookworm", "http://deb.debian.org/debian"
 PACKAGES = "python3,python3-venv,python3-pip,libgl1,libglib2.0-0"
-QEMU = "/usr/bin/qemu-aarch64-static"
+QEMU = "/usr/bin/qemu-aarch64"  # static: copied into the root, where chroot starts it
+QEMU_MIN = 9
 APP = "/opt/edge-ocr"  # where the board install lives (README, "Deployment to an ARM device")
 DEVICE_TREES = {"raspberrypi,4-model-b": "Raspberry Pi 4", "rockchip,rk3588": "RK3588 board"}
 ENV = {"PATH": "/usr/sbin:/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8",
@@ -53,8 +55,12 @@ def digest(*parts: bytes | str) -> str:
 def need_tools() -> None:
     missing = [t for t in (QEMU, shutil.which("debootstrap"), shutil.which("chroot")) if not t or not Path(t).exists()]
     if missing or os.geteuid() != 0:
-        sys.exit("verify-arm64 needs root and `apt-get install qemu-user-static debootstrap` "
+        sys.exit("verify-arm64 needs root, debootstrap and qemu-user >= 9: run scripts/install-system-packages.sh "
                  f"(missing: {', '.join(map(str, missing)) or 'root'})")
+    version = subprocess.run([QEMU, "--version"], capture_output=True, text=True).stdout.split("version ")[-1]
+    if int(version.split(".")[0] or 0) < QEMU_MIN:
+        sys.exit(f"{QEMU} is qemu {version.split()[0]}; onnxruntime needs qemu >= {QEMU_MIN} to import under emulation: "
+                 "run scripts/install-system-packages.sh (on Debian 12 it installs qemu-user from bookworm-backports)")
 
 
 def ensure_root() -> Path:
@@ -69,11 +75,17 @@ def ensure_root() -> Path:
                     str(tmp), MIRROR], check=True, stdout=subprocess.DEVNULL)
     for deb in sorted((tmp / "var/cache/apt/archives").glob("*.deb")):  # a foreign first stage only downloads them
         subprocess.run(["dpkg", "-x", str(deb), str(tmp)], check=True)
-    shutil.copy2(QEMU, tmp / "usr/bin/qemu-aarch64-static")
     (tmp / ".complete").write_text("")
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
     return target
+
+
+def ensure_qemu(root: Path) -> None:
+    """The host's qemu inside the root (chroot starts it from there); replaced when the host's changes."""
+    inside = root / QEMU.lstrip("/")
+    if not inside.exists() or inside.read_bytes() != Path(QEMU).read_bytes():
+        shutil.copy2(QEMU, inside)
 
 
 @contextlib.contextmanager
@@ -95,7 +107,7 @@ def mounted(root: Path):
 
 def arm(root: Path, *args: str, timeout: float = 3600, check: bool = True, **kw) -> subprocess.CompletedProcess:
     """An aarch64 program in the root, through qemu."""
-    p = subprocess.run(["chroot", str(root), "/usr/bin/qemu-aarch64-static", *args], env=ENV, capture_output=True,
+    p = subprocess.run(["chroot", str(root), QEMU, *args], env=ENV, capture_output=True,
                        text=True, timeout=timeout, **kw)
     if check and p.returncode != 0:
         raise SystemExit(f"under emulation, {' '.join(args)} failed ({p.returncode}):\n{p.stdout[-3000:]}\n"
@@ -119,7 +131,7 @@ def ensure_install(root: Path) -> None:
                        check=True)
         shutil.rmtree(src)
         [wheel] = wheels.glob("edge_ocr-*.whl")
-        constraints = (ROOT / "constraints" / "board-arm64.txt").read_bytes()
+        constraints = (ROOT / "constraints" / "runtime.txt").read_bytes()
         lock = (ROOT / "models_mobile" / "build" / "lock.json").read_bytes()
         profiles = b"".join(p.read_bytes() for p in sorted((ROOT / "firmware_profiles").glob("*.toml")))
         sources = b"".join(p.read_bytes() for p in [ROOT / "pyproject.toml", *sorted((ROOT / "edge").rglob("*.py"))])
@@ -134,7 +146,7 @@ def ensure_install(root: Path) -> None:
                         *(a for plat in ("manylinux2014_aarch64", "manylinux_2_28_aarch64", "manylinux_2_31_aarch64",
                                          "manylinux_2_35_aarch64", "linux_aarch64")  # Debian 12: glibc 2.36
                           for a in ("--platform", plat)),
-                        "-c", str(ROOT / "constraints" / "board-arm64.txt"), f"{wheel}[openvino]"], check=True)
+                        "-c", str(ROOT / "constraints" / "runtime.txt"), f"{wheel}[openvino]"], check=True)
         app = root / APP.lstrip("/")
         shutil.rmtree(app, ignore_errors=True)
         app.mkdir(parents=True)
@@ -147,7 +159,7 @@ def ensure_install(root: Path) -> None:
         # --without-pip: ensurepip would start an aarch64 subprocess, which needs binfmt_misc; Debian's pip serves
         arm(root, "/usr/bin/python3.11", "-m", "venv", "--without-pip", "--system-site-packages", f"{APP}/.venv")
         arm(root, f"{APP}/.venv/bin/python", "-m", "pip", "install", "-q", "--no-index", "--find-links",
-            f"{APP}/wheels", "-c", f"{APP}/constraints/board-arm64.txt", f"{APP}/wheels/{wheel.name}[openvino]")
+            f"{APP}/wheels", "-c", f"{APP}/constraints/runtime.txt", f"{APP}/wheels/{wheel.name}[openvino]")
         marker.write_text(key)
     finally:
         shutil.rmtree(wheels, ignore_errors=True)
@@ -197,7 +209,7 @@ def check_ocr(root: Path, pages: list[str], profile: str) -> dict:
     result = {"profile": profile, "pages": int(metrics["pages"]),
               "missing": int(metrics["missing"]), "det_f1": float(metrics["det_f1"]),
               "text_exact": float(metrics["text_exact"]), "page_cer": float(metrics["page_cer"]),
-              "seconds_per_page": round(seconds / len(pages), 1)}
+              "seconds_per_page": round(seconds / max(1, int(metrics["pages"])), 1)}
     result["exact"] = (result["missing"], result["det_f1"], result["text_exact"], result["page_cer"]) == (0, 1.0, 1.0, 0.0)
     return result
 
@@ -205,7 +217,7 @@ def check_ocr(root: Path, pages: list[str], profile: str) -> dict:
 def check_daemon(root: Path, config: str) -> dict:
     """`edge-ocr run` on its folder source: one dropped scan becomes a result file."""
     box = root / "tmp" / "box"
-    p = subprocess.Popen(["chroot", str(root), "/usr/bin/qemu-aarch64-static", f"{APP}/.venv/bin/python", "-m", "edge",
+    p = subprocess.Popen(["chroot", str(root), QEMU, f"{APP}/.venv/bin/python", "-m", "edge",
                           "run", "--config", config], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True)
     try:
@@ -247,8 +259,8 @@ def write_config(root: Path) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--pages", help="reference images to read under emulation (comma-separated; default: every "
-                                     "reference image, about 20 minutes per profile)")
+    ap.add_argument("--pages", help="reference inputs to read under emulation (comma-separated; default: every "
+                                     "reference input, the PDF included: about 25 minutes per profile)")
     ap.add_argument("--profiles", default="arm-onnxruntime,arm-openvino", help="profiles to read them with")
     ap.add_argument("--no-daemon", action="store_true", help="skip the daemon check")
     ap.add_argument("--json", help="write the report here")
@@ -256,6 +268,7 @@ def main() -> int:
     need_tools()
     t0 = time.perf_counter()
     root = ensure_root()
+    ensure_qemu(root)
     ensure_install(root)
     setup = round(time.perf_counter() - t0, 1)
     report: dict = {"root": str(root), "setup_seconds": setup}
@@ -263,8 +276,7 @@ def main() -> int:
         config = write_config(root)
         report["doctor"] = check_doctor(root, config)
         report["detect"] = check_detect(root)
-        pages = a.pages.split(",") if a.pages else sorted(p.name for p in (REFERENCE / "images").iterdir()
-                                                          if p.suffix.lower() != ".pdf")
+        pages = a.pages.split(",") if a.pages else sorted(p.name for p in (REFERENCE / "images").iterdir())
         report["ocr"] = [check_ocr(root, pages, profile) for profile in a.profiles.split(",")]
         if not a.no_daemon:
             report["daemon"] = check_daemon(root, config)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
 from ..models import InputSpec
+from . import cvops
 from .normalize import normalize_chw, to_model_colors
 
 DOC_RESIZE_SHORT = 256
@@ -18,11 +18,11 @@ def textline_input(crop: np.ndarray, spec: InputSpec) -> np.ndarray:
     _, _, h, w = spec.shape
     img = to_model_colors(crop, spec)
     if spec.color == "RGB":  # PP-LCNet (PaddleX image classification): plain resize to W x H
-        return normalize_chw(cv2.resize(img, (w, h)), spec)
+        return normalize_chw(cvops.resize(img, (w, h)), spec)
     # PP-OCR 2.x cls: keep the ratio, pad on the right with zeros
     ratio = crop.shape[1] / float(crop.shape[0])
     rw = min(w, int(math.ceil(h * ratio)))
-    x = normalize_chw(cv2.resize(img, (rw, h)), spec)
+    x = normalize_chw(cvops.resize(img, (rw, h)), spec)
     out = np.zeros((3, h, w), dtype=np.float32)
     out[:, :, :rw] = x
     return out
@@ -34,7 +34,7 @@ def doc_input(page: np.ndarray, spec: InputSpec) -> np.ndarray:
     img = to_model_colors(page, spec)
     h, w = img.shape[:2]
     scale = DOC_RESIZE_SHORT / min(h, w)
-    img = cv2.resize(img, (round(w * scale), round(h * scale)))
+    img = cvops.resize(img, (round(w * scale), round(h * scale)))
     h, w = img.shape[:2]
     x1, y1 = max(0, (w - cw) // 2), max(0, (h - ch) // 2)
     img = img[y1:y1 + ch, x1:x1 + cw]

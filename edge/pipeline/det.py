@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pyclipper
 
+from . import cvops
 from .geometry import order_min_area_rect
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def det_resize(img: np.ndarray, p: DetParams) -> tuple[np.ndarray, tuple[int, in
     h, w = img.shape[:2]
     rh, rw = det_size(h, w, p)
     if (rh, rw) != (h, w):
-        img = cv2.resize(img, (rw, rh))
+        img = cvops.resize(img, (rw, rh))
     return img, (src_h, src_w)
 
 
@@ -79,8 +80,8 @@ def _box_score_fast(pred: np.ndarray, box: np.ndarray) -> float:
 
 
 def _unclip(box: np.ndarray, ratio: float) -> np.ndarray:
-    area = cv2.contourArea(box)
-    length = cv2.arcLength(box, True)
+    area = cvops.contour_area(box)
+    length = cvops.arc_length(box)
     offset = pyclipper.PyclipperOffset()
     offset.AddPath(box, pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
     paths = offset.Execute(area * ratio / length)
@@ -91,7 +92,7 @@ def _unclip(box: np.ndarray, ratio: float) -> np.ndarray:
 
 
 def _mini_box(contour) -> tuple[np.ndarray, float]:
-    rect = cv2.minAreaRect(contour)
+    rect = cvops.min_area_rect(contour)
     return order_min_area_rect(rect), min(rect[1])
 
 

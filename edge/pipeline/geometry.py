@@ -1,13 +1,14 @@
 """Quadrilateral geometry shared by detection and cropping, matching the official PaddleX operators."""
 from __future__ import annotations
 
-import cv2
 import numpy as np
+
+from . import cvops
 
 
 def order_min_area_rect(rect) -> np.ndarray:
-    """Corners of a cv2.minAreaRect as top-left, top-right, bottom-right, bottom-left (PaddleX's ordering)."""
-    pts = sorted(list(cv2.boxPoints(rect)), key=lambda p: p[0])
+    """Corners of a minAreaRect as top-left, top-right, bottom-right, bottom-left (PaddleX's ordering)."""
+    pts = sorted(list(cvops.box_points(rect)), key=lambda p: p[0])
     a, d = (0, 1) if pts[1][1] > pts[0][1] else (1, 0)
     b, c = (2, 3) if pts[3][1] > pts[2][1] else (3, 2)
     return np.array([pts[a], pts[b], pts[c], pts[d]], dtype=np.float32)
@@ -29,14 +30,12 @@ def crop_quad(img: np.ndarray, quad: np.ndarray) -> np.ndarray:
     """Perspective crop of the minimum-area rectangle around a quad; tall crops (h/w >= 1.5) are turned 90 degrees.
 
     Re-fitting the rectangle before warping is what the official pipeline does: warping the raw four points
-    changes most crops and so the recognised text.
+    changes most crops and so the recognised text. cvops makes ARM boards crop as x86 does.
     """
-    pts = order_min_area_rect(cv2.minAreaRect(np.asarray(quad).astype(np.int32)))
-    w = int(max(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[2] - pts[3])))
-    h = int(max(np.linalg.norm(pts[0] - pts[3]), np.linalg.norm(pts[1] - pts[2])))
-    dst = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-    m = cv2.getPerspectiveTransform(pts, dst)
-    crop = cv2.warpPerspective(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
+    pts = order_min_area_rect(cvops.min_area_rect(np.asarray(quad).astype(np.int32)))
+    w = int(max(cvops.side_length(pts[0], pts[1]), cvops.side_length(pts[2], pts[3])))
+    h = int(max(cvops.side_length(pts[0], pts[3]), cvops.side_length(pts[1], pts[2])))
+    crop = cvops.perspective_crop(img, pts, (w, h))
     if crop.shape[0] * 1.0 / max(crop.shape[1], 1) >= 1.5:
         crop = np.rot90(crop)
     return crop
@@ -47,12 +46,12 @@ def rotate(img: np.ndarray, angle: float) -> np.ndarray:
     if angle < 1e-7:
         return img
     h, w = img.shape[:2]
-    mat = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    mat = cvops.rotation_matrix((w / 2, h / 2), angle)
     cos, sin = abs(mat[0, 0]), abs(mat[0, 1])
     new_w, new_h = int(h * sin + w * cos), int(h * cos + w * sin)
     mat[0, 2] += (new_w - w) / 2
     mat[1, 2] += (new_h - h) / 2
-    return cv2.warpAffine(img, mat, (new_w, new_h), flags=cv2.INTER_CUBIC)
+    return cvops.warp_affine(img, mat, (new_w, new_h))
 
 
 def quads_to_boxes(quads) -> np.ndarray:

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
 from ..models import InputSpec
+from . import cvops
 
 REC_HEIGHT = 48
 REC_MIN_WIDTH = 320  # the model's nominal 3x48x320 input: narrower crops are padded to it
@@ -23,11 +23,11 @@ def rec_normalize(crop: np.ndarray, spec: InputSpec) -> np.ndarray:
     h, w = crop.shape[:2]
     target_w = int(REC_HEIGHT * max(REC_MIN_WIDTH / REC_HEIGHT, w / float(h)))
     if target_w > REC_MAX_WIDTH:
-        resized = cv2.resize(crop, (REC_MAX_WIDTH, REC_HEIGHT))
+        resized = cvops.resize(crop, (REC_MAX_WIDTH, REC_HEIGHT))
         resized_w = target_w = REC_MAX_WIDTH
     else:
         resized_w = min(int(math.ceil(REC_HEIGHT * w / float(h))), target_w)
-        resized = cv2.resize(crop, (resized_w, REC_HEIGHT))
+        resized = cvops.resize(crop, (resized_w, REC_HEIGHT))
     x = resized.astype(np.float32).transpose(2, 0, 1)
     mean = np.array(spec.mean, np.float32)[:, None, None]
     std = np.array(spec.std, np.float32)[:, None, None]
