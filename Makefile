@@ -50,7 +50,7 @@ verify: setup
 
 # edge-ocr installed the board's way into an emulated Debian 12 arm64 root (qemu-user, cached under
 # ~/.cache/edge-ocr/arm64) and run there: doctor, profile detection, OCR scored against the official outputs, the
-# daemon. Needs root and scripts/install-system-packages.sh (qemu-user-static, debootstrap).
+# daemon. Needs root and scripts/install-system-packages.sh (qemu-user >= 9, debootstrap).
 verify-arm64: setup
 	$(VENV)/bin/python scripts/verify_arm64.py --json verify-arm64.json
 

@@ -22,11 +22,27 @@ def _writable(p: Path) -> tuple[bool, str]:
     return True, f"{p}{'' if p.exists() else ' (will be created)'}"
 
 
+#: CPUs PyPI has wheels of the engines for (ONNX Runtime, OpenVINO); other boards need a 64-bit OS first
+WHEEL_MACHINES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
+
+
+def python_check(machine: str, version: tuple[int, int], version_text: str) -> Check:
+    """The interpreter and CPU: what pip can install engines for, and what to do when it cannot."""
+    arch = WHEEL_MACHINES.get(machine.lower())
+    if arch is None:
+        bits = "a 32-bit " if machine.lower().startswith(("armv6", "armv7", "armv8l", "i386", "i686")) else ""
+        return Check("python", False, f"{version_text} on {bits}{machine}",
+                     f"PyPI has no ONNX Runtime or OpenVINO wheels for {machine}: install the board's 64-bit OS "
+                     "(aarch64: Raspberry Pi OS 64-bit, Debian/Ubuntu arm64), or a Paddle Lite build for this CPU")
+    if version < (3, 10):
+        return Check("python", False, f"{version_text} on {machine}",
+                     "edge-ocr needs CPython 3.10 or newer (3.11+ recommended): install the distribution's python3 "
+                     "(Debian 12 and Raspberry Pi OS have 3.11)")
+    return Check("python", True, f"{version_text} on {machine}")
+
+
 def run_checks(settings: Settings | None = None, config: Path | None = None) -> list[Check]:
-    checks: list[Check] = []
-    v = sys.version_info
-    checks.append(Check("python", v[:2] >= (3, 10), f"{platform.python_version()} on {platform.machine()}",
-                        "edge-ocr needs CPython 3.10 or newer (3.11+ recommended): install the distribution's python3"))
+    checks: list[Check] = [python_check(platform.machine(), sys.version_info[:2], platform.python_version())]
     try:
         settings = settings or load_settings(config)
         checks.append(Check("config", True, str(config or os.environ.get("EDGE_OCR_CONFIG") or "built-in defaults")))

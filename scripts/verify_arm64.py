@@ -36,6 +36,7 @@ PACKAGES = "python3,python3-venv,python3-pip,libgl1,libglib2.0-0"
 QEMU = "/usr/bin/qemu-aarch64"  # static: copied into the root, where chroot starts it
 QEMU_MIN = 9
 APP = "/opt/edge-ocr"  # where the board install lives (README, "Deployment to an ARM device")
+INSTALLER = ROOT / "scripts" / "install_board.py"  # the board's install step, run there as the README says
 DEVICE_TREES = {"raspberrypi,4-model-b": "Raspberry Pi 4", "rockchip,rk3588": "RK3588 board"}
 ENV = {"PATH": "/usr/sbin:/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8",
        "EDGE_OCR_PROFILES_DIR": f"{APP}/firmware_profiles"}
@@ -131,7 +132,7 @@ def ensure_install(root: Path) -> None:
                        check=True)
         shutil.rmtree(src)
         [wheel] = wheels.glob("edge_ocr-*.whl")
-        constraints = (ROOT / "constraints" / "runtime.txt").read_bytes()
+        constraints = (ROOT / "constraints" / "runtime.txt").read_bytes() + INSTALLER.read_bytes()
         lock = (ROOT / "models_mobile" / "build" / "lock.json").read_bytes()
         profiles = b"".join(p.read_bytes() for p in sorted((ROOT / "firmware_profiles").glob("*.toml")))
         sources = b"".join(p.read_bytes() for p in [ROOT / "pyproject.toml", *sorted((ROOT / "edge").rglob("*.py"))])
@@ -153,13 +154,15 @@ def ensure_install(root: Path) -> None:
         shutil.copytree(wheels, app / "wheels")
         for folder in ("firmware_profiles", "constraints"):
             shutil.copytree(ROOT / folder, app / folder)
+        shutil.copy2(INSTALLER, app / INSTALLER.name)
         (app / "models").mkdir()
         shutil.copy2(ROOT / "models_mobile" / "manifest.toml", app / "models" / "manifest.toml")
         shutil.copytree(ROOT / "models_mobile" / "build", app / "models" / "build")
-        # --without-pip: ensurepip would start an aarch64 subprocess, which needs binfmt_misc; Debian's pip serves
+        # the README's two board steps; the wheels come from the folder the host filled (pip cannot fetch fast here)
         arm(root, "/usr/bin/python3.11", "-m", "venv", "--without-pip", "--system-site-packages", f"{APP}/.venv")
-        arm(root, f"{APP}/.venv/bin/python", "-m", "pip", "install", "-q", "--no-index", "--find-links",
-            f"{APP}/wheels", "-c", f"{APP}/constraints/runtime.txt", f"{APP}/wheels/{wheel.name}[openvino]")
+        p = arm(root, f"{APP}/.venv/bin/python", f"{APP}/{INSTALLER.name}", f"{APP}/wheels/{wheel.name}",
+                "--extras", "openvino", "--find-links", f"{APP}/wheels")
+        log(" / ".join(line for line in p.stdout.splitlines() if line.startswith(("ok", "FAIL"))))
         marker.write_text(key)
     finally:
         shutil.rmtree(wheels, ignore_errors=True)

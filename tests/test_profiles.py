@@ -80,3 +80,15 @@ def test_switching_engine_keeps_shared_options_only():
     assert load_profile("rpi4").memory.model.page_mb == 812
     assert prof.memory_budget().model == plugin("openvino").memory_model(prof.engine)
     assert load_profile("x86-openvino").with_engine("paddlelite").model_kind() == "x86.nb"
+
+
+def test_doctor_says_what_a_board_without_engine_wheels_needs():
+    """A 32-bit ARM OS or an old Python cannot get the engines from PyPI: doctor names the problem and the fix."""
+    from edge.doctor import python_check
+
+    assert python_check("aarch64", (3, 11), "3.11.2").ok
+    assert python_check("x86_64", (3, 13), "3.13.0").ok
+    armv7 = python_check("armv7l", (3, 11), "3.11.2")
+    assert not armv7.ok and "32-bit armv7l" in armv7.detail and "64-bit OS" in armv7.hint
+    old = python_check("aarch64", (3, 9), "3.9.2")
+    assert not old.ok and "3.10 or newer" in old.hint

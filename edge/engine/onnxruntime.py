@@ -45,19 +45,13 @@ class OnnxRuntimePredictor:
 class OnnxRuntimeEngine(EnginePlugin):
     key = "onnxruntime"
 
-    @classmethod
-    def verified(cls, options: OnnxRuntimeOptions, machine: str) -> str:
-        if machine == "aarch64":
-            return ("executed on emulated aarch64 (make verify-arm64: qemu-user, onnxruntime 1.20.1): 112 of the 113 "
-                    "text lines of the 12 reference images read as the official pipeline reads them, one differs by a "
-                    "character; speed on a board not measured")
-        return super().verified(options, machine)
     label = "ONNX Runtime"
     module = "onnxruntime"
     distribution = "onnxruntime"
     install = "pip install onnxruntime"
     Options = OnnxRuntimeOptions
     is_reference = True
+    emulated_on_aarch64 = True
     # each session has its own thread pool: detection and recognition at once contend for the same cores (measured:
     # first pass 4.4 s pipelined vs 4.2 s serial on the reference pages), so pages run one after the other
     overlaps_pages = False

@@ -57,17 +57,12 @@ class OpenVINOPredictor:
 class OpenVINOEngine(EnginePlugin):
     key = "openvino"
 
-    @classmethod
-    def verified(cls, options: OpenVINOOptions, machine: str) -> str:
-        if machine == "aarch64":
-            return ("executed on emulated aarch64 (make verify-arm64: qemu-user, OpenVINO 2026.4.1), results equal to "
-                    "the official ones on the reference pages; speed on a board not measured")
-        return super().verified(options, machine)
     label = "OpenVINO"
     module = "openvino"
     distribution = "openvino"
     install = "pip install openvino (or pip install 'edge-ocr[openvino]')"
     Options = OpenVINOOptions
+    emulated_on_aarch64 = True
 
     @classmethod
     def library(cls):

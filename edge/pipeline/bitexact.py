@@ -307,13 +307,20 @@ def resize_linear(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     sx, a0, a1 = _linear_taps(sw, dw, clamp=True)
     sy, b0, b1 = _linear_taps(sh, dh, clamp=False)
     rows, where = np.unique(np.clip(np.concatenate([sy, sy + 1]), 0, sh - 1), return_inverse=True)
-    used = src[rows]  # only the source rows some output row reads, still uint8
-    horiz = used[:, sx].astype(np.int32) * a0[None, :, None]
-    horiz += used[:, np.minimum(sx + 1, sw - 1)].astype(np.int32) * a1[None, :, None]
-    horiz >>= 4
-    np.clip(horiz, -32768, 32767, out=horiz)
-    out = (horiz[where[:dh]] * b0[:, None, None]) >> 16
-    out += (horiz[where[dh:]] * b1[:, None, None]) >> 16
+    used = np.take(src, rows, axis=0)  # only the source rows some output row reads, still uint8
+    horiz = np.take(used, sx, axis=1).astype(np.int32)
+    horiz *= a0[None, :, None]
+    right = np.take(used, np.minimum(sx + 1, sw - 1), axis=1).astype(np.int32)
+    right *= a1[None, :, None]
+    horiz += right
+    horiz >>= 4  # at most 255 * 2048 >> 4 = 32640: OpenCV's saturation to int16 never bites
+    out = np.take(horiz, where[:dh], axis=0)
+    out *= b0[:, None, None]
+    out >>= 16
+    lower = np.take(horiz, where[dh:], axis=0)
+    lower *= b1[:, None, None]
+    lower >>= 16
+    out += lower
     out += 2
     out >>= 2
     return np.clip(out, 0, 255).astype(np.uint8).reshape(dh, dw, *img.shape[2:])
