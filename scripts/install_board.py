@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         source = a.find_links or "the package index"
         print(f"edge-ocr was not installed: {explain_pip_failure(output, machine, version, source)}", file=sys.stderr)
         return 1
+    importlib.invalidate_caches()  # pip just added packages to this interpreter's site-packages
     report = engine_report(extras)
     for _, ok, text in report:
         print(("ok    " if ok else "FAIL  ") + text)
