@@ -107,3 +107,35 @@ def test_resizes_equal_opencv(pages):
 def test_the_pipeline_uses_opencv_itself_here():
     """On x86_64 OpenCV is the reference and the fast path; the portable code serves other CPUs."""
     assert cvops.NATIVE and cvops.resize is not bitexact.resize_linear
+
+
+PORTABLE = {"min_area_rect": bitexact.min_area_rect, "box_points": bitexact.box_points,
+            "rotation_matrix": bitexact.rotation_matrix, "warp_affine": bitexact.warp_affine,
+            "resize": bitexact.resize_linear, "contour_area": bitexact.contour_area, "arc_length": bitexact.arc_length,
+            "side_length": bitexact.side_length,
+            "perspective_crop": lambda img, src, size: bitexact.warp_perspective(
+                img, bitexact.perspective_transform(src, np.float32([[0, 0], [size[0], 0], [*size], [0, size[1]]])),
+                size)}
+
+
+def test_the_pipeline_reads_the_same_with_the_portable_operations(reference, monkeypatch):
+    """What an ARM board runs, run here: every reference image, both orientation models on (rotations), the same
+    boxes, texts and scores as with OpenCV's own operations."""
+    from edge.api import EdgeOCR
+
+    def read():
+        ocr = EdgeOCR(profile="x86-onnxruntime", use_doc_orientation_classify=True, use_textline_orientation=True)
+        try:
+            return [ocr.predict(str(p))[0].json["res"] for p in sorted((reference / "images").iterdir())
+                    if p.suffix != ".pdf"]
+        finally:
+            ocr.close()
+
+    native = read()
+    for name, fn in PORTABLE.items():
+        assert hasattr(cvops, name)
+        monkeypatch.setattr(cvops, name, fn)
+    portable = read()
+    assert len(native) == 12 and sum(len(r["rec_texts"]) for r in native) > 100
+    for a, b in zip(native, portable):
+        assert a == b, a["input_path"]  # boxes, angles, texts, scores: the whole result
