@@ -53,7 +53,8 @@ class EnginePlugin:
     pads_batches: ClassVar[bool] = False  # fixed-shape engines want full classifier batches (one shape)
     overlaps_pages: ClassVar[bool] = True  # the next page's detection may run while this page is recognised
     is_reference: ClassVar[bool] = False  # runs the source graph: `models verify` compares the others to it
-    emulated_on_aarch64: ClassVar[bool] = False  # `make verify-arm64` runs it on emulated aarch64, exact required
+    # what `make verify-arm64` measured of this engine on emulated aarch64 (None: not run there)
+    aarch64_fidelity: ClassVar[str | None] = None
 
     def __init__(self, options: EngineOptions):
         self.options = options
@@ -97,10 +98,9 @@ class EnginePlugin:
         """How edge-ocr's own checks have run this engine on this architecture (doctor says it)."""
         if machine == "x86_64":
             return "executed on x86_64, results equal to the official ones on the reference set (make test)"
-        if machine == "aarch64" and cls.emulated_on_aarch64:
+        if machine == "aarch64" and cls.aarch64_fidelity:
             return (f"executed on emulated aarch64 (make verify-arm64: qemu-user, {cls.label} at the version pinned in "
-                    "constraints/runtime.txt), results equal to the official ones on the 13 reference inputs; speed "
-                    "on a board not measured")
+                    f"constraints/runtime.txt): {cls.aarch64_fidelity}; speed on a board not measured")
         return f"not executed on {machine} by edge-ocr's checks"
 
     @classmethod

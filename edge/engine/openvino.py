@@ -62,7 +62,9 @@ class OpenVINOEngine(EnginePlugin):
     distribution = "openvino"
     install = "pip install openvino (or pip install 'edge-ocr[openvino]')"
     Options = OpenVINOOptions
-    emulated_on_aarch64 = True
+    # its ARM kernels round differently in f32 (EXECUTION_MODE_HINT=ACCURACY changes nothing): an opt-in on ARM
+    aarch64_fidelity = ("LOSSY there: 144 of the 145 reference lines read as the official ones, one gains a space "
+                        "(det F1 1.000, text 0.993, page CER 0.0004); arm-onnxruntime is exact")
 
     @classmethod
     def library(cls):
