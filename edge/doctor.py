@@ -22,14 +22,14 @@ def _writable(p: Path) -> tuple[bool, str]:
     return True, f"{p}{'' if p.exists() else ' (will be created)'}"
 
 
-#: CPUs PyPI has wheels of the engines for (ONNX Runtime, OpenVINO); other boards need a 64-bit OS first
-WHEEL_MACHINES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
+#: CPUs PyPI has wheels of the engines for (ONNX Runtime, OpenVINO); other boards need a 64-bit OS first.
+#: scripts/install_board.py keeps its own copy: it runs before edge-ocr is installed.
+WHEEL_MACHINES = {"x86_64", "amd64", "aarch64", "arm64"}
 
 
 def python_check(machine: str, version: tuple[int, int], version_text: str) -> Check:
     """The interpreter and CPU: what pip can install engines for, and what to do when it cannot."""
-    arch = WHEEL_MACHINES.get(machine.lower())
-    if arch is None:
+    if machine.lower() not in WHEEL_MACHINES:
         bits = "a 32-bit " if machine.lower().startswith(("armv6", "armv7", "armv8l", "i386", "i686")) else ""
         return Check("python", False, f"{version_text} on {bits}{machine}",
                      f"PyPI has no ONNX Runtime or OpenVINO wheels for {machine}: install the board's 64-bit OS "

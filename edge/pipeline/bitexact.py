@@ -224,6 +224,13 @@ def side_length(p: np.ndarray, q: np.ndarray) -> np.float32:
     return np.sqrt(d[0] * d[0] + d[1] * d[1])
 
 
+def perspective_crop(img: np.ndarray, src: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The quad `src` warped onto a w x h image (cubic, replicated border), as getPerspectiveTransform followed by
+    warpPerspective."""
+    w, h = size
+    return warp_perspective(img, perspective_transform(src, np.float32([[0, 0], [w, 0], [w, h], [0, h]])), size)
+
+
 def contour_area(pts: np.ndarray) -> float:
     """cv2.contourArea of a float32 polygon (shoelace sum in double, unsigned)."""
     p = np.asarray(pts, np.float32).reshape(-1, 2).astype(np.float64).tolist()
@@ -298,7 +305,7 @@ def _linear_taps(src_n: int, dst_n: int, clamp: bool) -> tuple[np.ndarray, np.nd
 
 
 
-def resize_linear(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """cv2.resize(img, size) (bilinear) of a uint8 image, with x86 OpenCV's arithmetic: 11-bit weights, a horizontal
     pass in int32, a vertical pass that drops 4 bits, takes the high halves of 16-bit products and rounds 2 bits."""
     dw, dh = size

@@ -16,6 +16,9 @@ from . import bitexact
 
 #: OpenCV itself is the reference on this CPU (the official pipeline's)
 NATIVE = platform.machine().lower() in ("x86_64", "amd64")
+#: what this module provides; bitexact has each under the same name
+OPERATIONS = ("min_area_rect", "box_points", "perspective_crop", "rotation_matrix", "warp_affine", "resize",
+              "contour_area", "arc_length", "side_length")
 
 if NATIVE:
     def min_area_rect(points: np.ndarray):
@@ -49,14 +52,10 @@ if NATIVE:
 else:
     min_area_rect = bitexact.min_area_rect
     box_points = bitexact.box_points
+    perspective_crop = bitexact.perspective_crop
     rotation_matrix = bitexact.rotation_matrix
     warp_affine = bitexact.warp_affine
-    resize = bitexact.resize_linear
+    resize = bitexact.resize
     contour_area = bitexact.contour_area
     arc_length = bitexact.arc_length
     side_length = bitexact.side_length
-
-    def perspective_crop(img: np.ndarray, src: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        w, h = size
-        m = bitexact.perspective_transform(src, np.float32([[0, 0], [w, 0], [w, h], [0, h]]))
-        return bitexact.warp_perspective(img, m, size)
