@@ -3,9 +3,10 @@
 The official pipeline runs on x86_64, where OpenCV rounds after every float operation. OpenCV's aarch64 wheels are
 compiled with fused multiply-add, so minAreaRect, boxPoints, getPerspectiveTransform, the warp matrices and resize's
 weights differ there in the last bits, and a crop's sampling grid moves: on an emulated aarch64 one line of a
-reference receipt read `(TII)` for the official `(TIIE)`. Here every operation is one numpy/Python operation with one rounding (float32 where OpenCV uses
-float, double where it uses double), so x86_64 and ARM boards give OpenCV-x86 results bit for bit. Pixel sampling
-stays in OpenCV (`remap` with fixed-point maps: integer arithmetic, the same on every CPU).
+reference receipt read `(TII)` for the official `(TIIE)`. Here every operation is one numpy/Python operation with
+one rounding (float32 where OpenCV uses float, double where it uses double), so x86_64 and ARM boards give
+OpenCV-x86 results bit for bit. Pixel sampling stays in OpenCV (`remap` with fixed-point maps: integer arithmetic,
+the same on every CPU).
 """
 from __future__ import annotations
 
