@@ -122,27 +122,32 @@ def edge(root: Path, *args: str, **kw) -> subprocess.CompletedProcess:
     return arm(root, f"{APP}/.venv/bin/python", "-m", "edge", *args, **kw)
 
 
+def build_wheel(dest: Path) -> Path:
+    """edge-ocr's wheel, as the README's build-host step makes it, from a copy of the sources (a build in the
+    checkout would leave build/ behind)."""
+    src = dest / "src"
+    shutil.copytree(ROOT / "edge", src / "edge", ignore=shutil.ignore_patterns("__pycache__"))
+    for f in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / f, src / f)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dest), str(src)], check=True)
+    shutil.rmtree(src)
+    [wheel] = dest.glob("edge_ocr-*.whl")
+    return wheel
+
+
 def ensure_install(root: Path) -> None:
     """edge-ocr as a board owner installs it: the wheel from the build host, pip in a venv, the board pins."""
+    constraints = (ROOT / "constraints" / "runtime.txt").read_bytes()
+    lock = (ROOT / "models_mobile" / "build" / "lock.json").read_bytes()
+    profiles = b"".join(p.read_bytes() for p in sorted((ROOT / "firmware_profiles").glob("*.toml")))
+    sources = b"".join(p.read_bytes() for p in [ROOT / "pyproject.toml", *sorted((ROOT / "edge").rglob("*.py"))])
+    key = digest(sources, constraints, INSTALLER.read_bytes(), lock, profiles)  # the wheel's bytes carry build times
+    marker = root / APP.lstrip("/") / ".installed"
+    if marker.exists() and marker.read_text() == key:
+        return
     wheels = Path(tempfile.mkdtemp(prefix="wheels-"))
     try:
-        src = wheels / "src"  # built from a copy: a build in the checkout would leave build/ behind
-        shutil.copytree(ROOT / "edge", src / "edge", ignore=shutil.ignore_patterns("__pycache__"))
-        for f in ("pyproject.toml", "README.md"):
-            shutil.copy2(ROOT / f, src / f)
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(src)],
-                       check=True)
-        shutil.rmtree(src)
-        [wheel] = wheels.glob("edge_ocr-*.whl")
-        constraints = (ROOT / "constraints" / "runtime.txt").read_bytes()
-        lock = (ROOT / "models_mobile" / "build" / "lock.json").read_bytes()
-        profiles = b"".join(p.read_bytes() for p in sorted((ROOT / "firmware_profiles").glob("*.toml")))
-        sources = b"".join(p.read_bytes() for p in [ROOT / "pyproject.toml", *sorted((ROOT / "edge").rglob("*.py"))])
-        # not the wheel's bytes: they carry build times
-        key = digest(sources, constraints, INSTALLER.read_bytes(), lock, profiles)
-        marker = root / APP.lstrip("/") / ".installed"
-        if marker.exists() and marker.read_text() == key:
-            return
+        wheel = build_wheel(wheels)
         log("installing edge-ocr into the arm64 root (pip runs under emulation: about 2 minutes)")
         # aarch64 wheels for CPython 3.11, fetched by the (fast) host pip; the board's pip installs them
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", str(wheels), "--only-binary=:all:",

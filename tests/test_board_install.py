@@ -37,14 +37,11 @@ def test_a_board_pip_cannot_serve_is_told_what_to_install_instead(installer):
 
 @pytest.fixture(scope="module")
 def edge_wheel(tmp_path_factory):
-    """edge-ocr's wheel, built from a copy of the sources (a build in the checkout leaves build/ behind)."""
-    work = tmp_path_factory.mktemp("wheel")
-    shutil.copytree(ROOT / "edge", work / "src" / "edge", ignore=shutil.ignore_patterns("__pycache__"))
-    for f in ("pyproject.toml", "README.md"):
-        shutil.copy2(ROOT / f, work / "src" / f)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
-                    str(work / "dist"), str(work / "src")], check=True)
-    return next((work / "dist").glob("edge_ocr-*.whl"))
+    """edge-ocr's wheel, built as verify-arm64 builds it for the board."""
+    spec = importlib.util.spec_from_file_location("verify_arm64", ROOT / "scripts" / "verify_arm64.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_wheel(tmp_path_factory.mktemp("wheel"))
 
 
 def test_a_missing_dependency_wheel_stops_the_install_and_is_named(edge_wheel, tmp_path):

@@ -216,13 +216,6 @@ def _numpy_major() -> int:
 
 class PaddleLiteEngine(EnginePlugin):
     key = "paddlelite"
-
-    @classmethod
-    def verified(cls, options: PaddleLiteOptions, machine: str) -> str:
-        if machine != "x86_64":
-            return ("the ARM graphs were checked with Paddle Lite's x86 kernels only (make verify); its ARM kernels and "
-                    "any NPU were not executed by edge-ocr's checks")
-        return super().verified(options, machine)
     label = "Paddle Lite"
     module = "paddlelite.lite"
     distribution = "paddlelite"
@@ -230,6 +223,13 @@ class PaddleLiteEngine(EnginePlugin):
                "board's own Paddle Lite build with Python enabled")
     Options = PaddleLiteOptions
     pads_batches = True
+
+    @classmethod
+    def verified(cls, options: PaddleLiteOptions, machine: str) -> str:
+        if machine != "x86_64":
+            return ("the ARM graphs were checked with Paddle Lite's x86 kernels only (make verify); its ARM kernels and "
+                    "any NPU were not executed by edge-ocr's checks")
+        return super().verified(options, machine)
 
     @classmethod
     def memory_model(cls, options: PaddleLiteOptions) -> MemoryModel | None:
