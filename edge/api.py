@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from .budget import Policy
-from .engine import create_engine
+from .engine import EnginePlugin, create_engine
 from .errors import EdgeError, InputError, InputTooLargeError
 from .io.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, decode_image, frame_count, is_tiff, sniff, tiff_pages
 from .io.pdf import DEFAULT_MAX_PAGES, render_pages
@@ -124,7 +124,7 @@ class EdgeOCR:
     its own (None keeps the construction value).
     """
 
-    def __init__(self, profile: str | DeviceProfile | None = None, engine: str | None = None, *,
+    def __init__(self, profile: str | DeviceProfile | None = None, engine: str | EnginePlugin | None = None, *,
                  models_dir: str | Path | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
                  max_pdf_pages: int = DEFAULT_MAX_PAGES, memory_mb: int | None = None,
                  memory_policy: Policy | None = None, pipelined: bool | None = None, **options: Any):
@@ -140,7 +140,10 @@ class EdgeOCR:
             prof = profile
         else:
             prof = load_profile(profile)
-        if engine is not None:
+        ready = engine if isinstance(engine, EnginePlugin) else None  # an engine a caller made (and owns)
+        if ready is not None:
+            prof = prof.model_copy(update={"engine": ready.options})
+        elif engine is not None:
             prof = prof.with_engine(engine)
         prof.ensure_runnable()
         self.profile = prof
@@ -156,7 +159,7 @@ class EdgeOCR:
         root = Path(models_dir) if models_dir else None  # holds manifest.toml and build/, like models_mobile/
         manifest = load_manifest(root / "manifest.toml" if root else None)
         models = BuiltModels(build_dir(root))
-        self.engine = create_engine(prof.engine)
+        self.engine = ready or create_engine(prof.engine)
         self.pipelined = self.engine.overlaps_pages if pipelined is None else pipelined
         self.pipeline = OCRPipeline(self.engine, models, manifest, textline_model=prof.models.textline,
                                     doc_model=prof.models.doc_orientation, rec_batch=prof.batch.rec,

@@ -58,6 +58,8 @@ def run_checks(settings: Settings | None = None, config: Path | None = None) -> 
         return checks
     problems = prof.runnable_problems()
     if problems:
+        if prof.fallback:
+            problems.append(f"until that is fixed, run this board's CPU profile: profile = \"{prof.fallback}\"")
         problems.append(f"profiles that run here: {', '.join(runnable_profiles()) or 'none'}")
     checks.append(Check("profile", not problems, f"{prof.name} ({prof.engine.key}, {prof.model_kind()} models)",
                         "; ".join(problems)))
@@ -109,7 +111,7 @@ def model_checks(settings: Settings | None, prof) -> list[Check]:
     out = []
     for key in keys:
         try:
-            p = models.path(key, prof.model_kind())  # sha256 checked against lock.json
+            p = models.path(key, prof.plugin.model_kind_for(prof.engine, key))  # sha256 checked against lock.json
             out.append(Check(f"model {key}", True, f"{p} (sha256 matches the lock)"))
         except EdgeError as e:
             out.append(Check(f"model {key}", False, e.message, e.hint or ""))

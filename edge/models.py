@@ -102,6 +102,66 @@ def load_manifest(path: Path | None = None) -> Manifest:
                           hint="fix or remove the named keys; every key is documented in the manifest") from None
 
 
+class NpuModel(_Strict):
+    """How one model is built for an NPU: its precision and the input shapes (buckets) it accepts."""
+
+    precision: Literal["int8", "fp16"] = Field(description="int8: calibrated quantisation; fp16: no calibration")
+    shapes: list[list[int]] = Field(min_length=1, description="NCHW input shapes, batch 1; calibration uses the largest")
+    calibration: int = Field(32, ge=1, le=512, description="calibration inputs for int8 (ignored for fp16)")
+    algorithm: Literal["normal", "kl_divergence", "mmse"] = Field(
+        "normal", description="how int8 ranges are set from the calibration inputs (rknn-toolkit2's quantized_algorithm)")
+
+    @model_validator(mode="after")
+    def _shapes(self) -> "NpuModel":
+        for s in self.shapes:
+            if len(s) != 4 or s[0] != 1 or min(s) < 1:
+                raise ValueError(f"shape {s} is not a batch-1 NCHW shape")
+        return self
+
+    @property
+    def max_shape(self) -> list[int]:
+        return max(self.shapes, key=lambda s: s[2] * s[3])
+
+
+class RknnSpec(_Strict):
+    socs: list[str] = Field(description="target_platform values of rknn-toolkit2 edge-ocr builds for")
+    python: str = Field(description="CPython version of the toolkit's environment (it has wheels for 3.8-3.12)")
+    toolkit: str = Field(description="the toolkit wheel, installed without its own dependency pins")
+    tools: list[str] = Field(description="the toolkit's requirements, pinned to versions that run here")
+    models: dict[str, NpuModel]
+
+
+class NnadapterModel(_Strict):
+    calibration: int = Field(32, ge=1, le=512, description="calibration inputs (natural sizes, batch 1)")
+
+
+class NnadapterSpec(_Strict):
+    devices: list[str] = Field(description="NNAdapter device names paddle_lite_opt converts for")
+    algo: Literal["avg", "abs_max", "min_max", "KL", "hist", "mse"] = Field(description="how activation ranges are set")
+    op_types: list[str] = Field(description="operator types quantised (all of them: fully int8)")
+    models: dict[str, NnadapterModel]
+
+
+class NpuManifest(_Strict):
+    """models_mobile/npu.toml: NPU builds of the manifest's models (separate, so it does not key the CPU build)."""
+
+    schema_: int = Field(alias="schema")
+    rknn: RknnSpec
+    nnadapter: NnadapterSpec
+    path: Path | None = Field(None, exclude=True)
+    digest: str = Field("", exclude=True)
+
+
+def load_npu_manifest(path: Path | None = None) -> NpuManifest:
+    path = Path(path) if path else models_dir() / "npu.toml"
+    data = read_toml(path, "NPU build manifest", hint="run from a checkout of edge-ocr or set EDGE_OCR_MODELS_DIR")
+    try:
+        return NpuManifest.model_validate({**data, "path": path, "digest": sha256_file(path)})
+    except ValidationError as e:
+        raise ConfigError(f"NPU build manifest {path} is invalid:\n{describe(e)}",
+                          hint="fix or remove the named keys; every key is documented in the file") from None
+
+
 def models_dir() -> Path:
     return Path(os.environ.get("EDGE_OCR_MODELS_DIR", REPO_MODELS_DIR))
 
@@ -149,7 +209,11 @@ class BuiltModels:
             raise ModelError(f"model {key!r} is not in the build at {self.dir}", hint=hint)
         files = entry["files"]
         if kind not in files:
-            raise ModelError(f"model {key!r} has no {kind} file in {self.dir}", hint="run `edge-ocr models build --force`")
+            device = kind.split("-")[0] if kind.startswith(("nnadapter-", "rknn-")) else None
+            target = {"nnadapter": "nnadapter", "rknn": kind}.get(device)
+            raise ModelError(f"model {key!r} has no {kind} file in {self.dir}",
+                             hint=f"run `edge-ocr models build --target {target}` on an x86_64 host" if target
+                             else "run `edge-ocr models build --force`")
         rec = files[kind]
         p = self.dir / rec["path"]
         if not p.exists():

@@ -83,6 +83,9 @@ class DeviceProfile(_Strict):
     match: MatchSection = MatchSection()
     use_doc_orientation_classify: bool = Field(False, description="turn pages by the document orientation model")
     use_textline_orientation: bool = Field(False, description="turn upside-down text lines before recognition")
+    fallback: str | None = Field(None, description=(
+        "the profile to run on this board when this one cannot (an NPU without its driver or runtime): detection "
+        "picks it, doctor names it"))
     path: Path | None = Field(None, exclude=True)
 
     @property
@@ -119,8 +122,9 @@ class DeviceProfile(_Strict):
         return bool(self.device_nodes())
 
     def model_kind(self) -> str:
-        """Which built file of each model this profile's engine loads."""
-        return self.plugin.model_kind(self.engine)
+        """Which built file of the detector this profile's engine loads (an NPU profile runs the detector on the
+        NPU; some other models may run on the CPU)."""
+        return self.plugin.model_kind_for(self.engine, "det")
 
     def model_keys(self, textline: bool | None = None, doc: bool | None = None) -> list[str]:
         """The models a page needs; orientation models when switched on here or by the caller."""
@@ -160,8 +164,9 @@ class DeviceProfile(_Strict):
             self.plugin.check(self.engine, platform.machine())
         except EdgeError as e:
             here = runnable_profiles()
+            fallback = f"this board's CPU profile is {self.fallback}" if self.fallback else None
             raise type(e)(e.message, hint="; ".join(
-                filter(None, [e.hint, f"profiles that run here: {', '.join(here) or 'none'}"]))) from None
+                filter(None, [e.hint, fallback, f"profiles that run here: {', '.join(here) or 'none'}"]))) from None
 
 
 def _type_text(ann) -> str:
@@ -217,6 +222,14 @@ def profile_for_engine(key: str, machine: str) -> DeviceProfile:
     return fits[0]
 
 
+def profile_for_model_kind(kind: str) -> DeviceProfile:
+    """The profile that runs a build target (e.g. rknn-rk3588): `models verify --target` runs it as the board would."""
+    fits = [p for p in list_profiles() if p.model_kind() == kind]
+    if not fits:
+        raise ConfigError(f"no profile runs {kind} models", hint="add one to firmware_profiles/")
+    return fits[0]
+
+
 def runnable_profiles(machine: str | None = None) -> list[str]:
     return [p.name for p in list_profiles() if not p.runnable_problems(machine)]
 
@@ -253,6 +266,11 @@ def detect(machine: str | None = None, compatible: list[str] | None = None) -> t
             if not problems:
                 return prof, f"device tree says {hit[0]}"
             skipped.append(f"{prof.name} ({hit[0]}) cannot run here: {problems[0]}")
+            fallback = next((p for p in profiles if p.name == prof.fallback), None)
+            if fallback is not None and not fallback.runnable_problems(machine):
+                reason = f"{skipped[-1]}; falling back to its CPU profile {fallback.name}"
+                log.warning(reason)
+                return fallback, reason
     generic = sorted((p for p in profiles if machine in p.match.arch and not p.match.compatible),
                      key=lambda p: -p.match.priority)
     if not generic:

@@ -66,6 +66,17 @@ class EnginePlugin:
         return "onnx"
 
     @classmethod
+    def model_kind_for(cls, options: EngineOptions, model_key: str) -> str:
+        """The built file one model loads (an NPU profile runs some models on the NPU, the rest on the CPU)."""
+        return cls.model_kind(options)
+
+    @classmethod
+    def simulated_options(cls, options: EngineOptions, tool_python: str, models: list[str] | None = None) -> EngineOptions:
+        """These options with the device build run on this host by its build tool (`models verify --target`);
+        `models`: every model with a device build, not only the ones the profile puts on the device."""
+        raise EngineError(f"{cls.label} has no device build to simulate")
+
+    @classmethod
     def installed(cls) -> bool:
         return importlib.util.find_spec(cls.module.split(".")[0]) is not None
 

@@ -89,6 +89,27 @@ def _build_into(manifest: Manifest, out: Path, key: str) -> dict:
     return lock
 
 
+def add_target(dest: Path, name: str, target: dict, files: dict[str, dict[str, Path]]) -> None:
+    """Adds a device build (lock.json `targets[name]`, and files[model][kind] copied beside the models) to the build
+    in dest, through a staging copy swapped in whole."""
+    staging = Path(tempfile.mkdtemp(prefix=".build-new-", dir=dest.parent))
+    try:
+        shutil.copytree(dest, staging, dirs_exist_ok=True)
+        lock = json.loads((staging / LOCK).read_text())
+        for mkey, kinds in files.items():
+            for kind, src in kinds.items():
+                if src.is_dir():
+                    shutil.copytree(src, staging / src.name, dirs_exist_ok=True)
+                else:
+                    shutil.copy2(src, staging / src.name)
+                lock["models"][mkey]["files"][kind] = _file_record(staging / src.name, staging)
+        lock.setdefault("targets", {})[name] = target
+        (staging / LOCK).write_text(json.dumps(lock, indent=1, ensure_ascii=False))
+        _swap(staging, dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def _current_key(dest: Path) -> str | None:
     try:
         return json.loads((dest / LOCK).read_text()).get("build_key")

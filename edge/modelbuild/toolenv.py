@@ -46,12 +46,18 @@ def run(cmd: list[str], *, what: str, log_file: Path | None = None, env: dict | 
 
 
 class ToolEnv:
-    """A venv with pinned build tools, created once per pin set and Python version."""
+    """A venv with pinned build tools, created once per pin set and Python version.
 
-    def __init__(self, name: str, pins: list[str]):
-        key = hashlib.sha256(("\n".join(pins) + sys.version).encode()).hexdigest()[:12]
+    `base` is the interpreter the venv is made from (default: this one); `no_deps` are installed after the pins
+    without their own dependency pins (a wheel that asks for more than it needs)."""
+
+    def __init__(self, name: str, pins: list[str], *, base: Path | None = None, no_deps: list[str] = ()):
+        self.base = Path(base) if base else Path(sys.executable)
+        version = sys.version if base is None else str(self.base)
+        key = hashlib.sha256(("\n".join([*pins, *no_deps]) + version).encode()).hexdigest()[:12]
         self.name = name
         self.pins = pins
+        self.no_deps = list(no_deps)
         self.dir = cache_dir() / "tools" / f"{name}-{key}"
 
     @property
@@ -69,15 +75,57 @@ class ToolEnv:
             shutil.rmtree(self.dir)
         self.dir.parent.mkdir(parents=True, exist_ok=True)
         tmp_log = self.dir.parent / f"{self.dir.name}.install.log"
-        run([sys.executable, "-m", "venv", self.dir], what=f"creating tool venv {self.name}")
-        run([self.python, "-m", "pip", "install", "--disable-pip-version-check", "-q", *self.pins],
-            what=f"installing {self.name} tools ({' '.join(self.pins)})", log_file=tmp_log, timeout=3600)
-        (self.dir / ".ok").write_text("\n".join(self.pins) + "\n")
+        run([self.base, "-m", "venv", self.dir], what=f"creating tool venv {self.name}")
+        pip = [self.python, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+        run([*pip, *self.pins], what=f"installing {self.name} tools ({' '.join(self.pins)})", log_file=tmp_log,
+            timeout=3600)
+        if self.no_deps:
+            run([*pip, "--no-deps", *self.no_deps], what=f"installing {' '.join(self.no_deps)}", log_file=tmp_log,
+                timeout=3600)
+        (self.dir / ".ok").write_text("\n".join([*self.pins, *self.no_deps]) + "\n")
         return self
 
-    def script(self, script: str, *args, what: str, log_file: Path | None = None) -> str:
-        return run([self.python, TOOLS_DIR / script, *args], what=what, log_file=log_file)
+    def script(self, script: str | Path, *args, what: str, log_file: Path | None = None, timeout: float = 1800) -> str:
+        """Runs a tool script (a bare name: one of edge/modelbuild/tools/)."""
+        return run([self.python, TOOLS_DIR / script, *args], what=what, log_file=log_file, timeout=timeout)
+
+    @property
+    def ready(self) -> bool:
+        return (self.dir / ".ok").exists()
 
     def freeze(self) -> list[str]:
         out = run([self.python, "-m", "pip", "freeze", "--disable-pip-version-check"], what=f"listing {self.name}")
         return sorted(line for line in out.splitlines() if line and not line.startswith("#"))
+
+
+def find_python(version: str, override: str | None = None) -> Path:
+    """A CPython `version` interpreter for a tool venv: `override`, else pyenv's installed ones (selected or not),
+    else pythonX.Y on PATH."""
+    def fits(p: str | Path | None) -> bool:
+        if not p or not Path(p).exists():
+            return False
+        try:
+            out = subprocess.run([str(p), "-c", "import sys, venv; print('%d.%d' % sys.version_info[:2])"],
+                                 capture_output=True, text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        return out == version
+
+    if override:
+        if fits(override):
+            return Path(override)
+        raise BuildError(f"{override} is not CPython {version} with venv", hint=f"point it at a python{version}")
+    candidates: list[str | None] = []
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        bare = subprocess.run([pyenv, "versions", "--bare"], capture_output=True, text=True).stdout.split()
+        for full in sorted((v for v in bare if v == version or v.startswith(version + ".")), reverse=True):
+            prefix = subprocess.run([pyenv, "prefix", full], capture_output=True, text=True).stdout.strip()
+            candidates.append(f"{prefix}/bin/python" if prefix else None)
+    candidates += [shutil.which(f"python{version}"), f"/usr/bin/python{version}"]
+    for c in candidates:
+        if fits(c):
+            return Path(c)
+    raise BuildError(f"no CPython {version} found for the tool environment",
+                     hint=f"install it (`pyenv install {version}`, or apt-get install python{version} "
+                          f"python{version}-venv), or name one with EDGE_OCR_TOOL_PYTHON")
