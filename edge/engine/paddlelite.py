@@ -25,8 +25,10 @@ from ..errors import EngineError, ModelError
 from ..memory import rss_bytes, trim_heap
 from ..models import BuiltModels
 from .base import EngineOptions, EnginePlugin
+from .served import ServedModel
 
 log = logging.getLogger(__name__)
+PADDLE_TOOL = Path(__file__).resolve().parent.parent / "modelbuild" / "npu_tools" / "paddle_tool.py"
 X86 = ("x86_64", "amd64", "i686")
 ARM = ("aarch64", "arm64", "armv7l", "armv8l")
 
@@ -39,8 +41,13 @@ class NNAdapterOptions(BaseModel):
     device_names: list[str] = Field(default_factory=list, description="e.g. ['verisilicon_timvx']")
     context_properties: str = Field("", description="'KEY=value;KEY2=value' passed to the NPU driver")
     model_cache_dir: str | None = Field(None, description="where the NPU graph compiled at first run is cached")
-    requires_quantized_models: bool = Field(False, description="NPUs run fully int8-quantised models only")
     device_nodes: list[str] = Field(default_factory=list, description="device files the NPU driver opens")
+    models: list[str] = Field(default_factory=lambda: ["det", "textline_x1_0"], description=(
+        "models run on the NPU (their int8 build); the others run on the ARM CPU. Recognition stays on the CPU: "
+        "int8 changes its text (README, NPU builds)"))
+    simulator_python: str | None = Field(None, description=(
+        "set by `models verify --target nnadapter` on an x86_64 host: the NPU models' int8 Paddle programs run in "
+        "Paddle inference in this Python (the Paddle 2.6 tool environment), the others on Paddle Lite's x86 kernels"))
 
 
 class PaddleLiteOptions(EngineOptions):
@@ -226,6 +233,10 @@ class PaddleLiteEngine(EnginePlugin):
 
     @classmethod
     def verified(cls, options: PaddleLiteOptions, machine: str) -> str:
+        if options.nnadapter.device_names:
+            return (f"the int8 builds for {', '.join(options.nnadapter.device_names)} ran as Paddle programs in Paddle "
+                    "inference on x86_64 (make verify-npu: fidelity in the README's NPU table); no NNAdapter NPU and "
+                    "no ARM Paddle Lite kernels were run by edge-ocr's checks")
         if machine != "x86_64":
             return ("the ARM graphs were checked with Paddle Lite's x86 kernels only (make verify); its ARM kernels and "
                     "any NPU were not executed by edge-ocr's checks")
@@ -242,6 +253,7 @@ class PaddleLiteEngine(EnginePlugin):
     def __init__(self, options: PaddleLiteOptions):
         super().__init__(options)
         self.check(options, platform.machine())
+        self._served: list[ServedModel] = []
         _lite()
         for warning in ignored_options(options):
             log.warning("%s (the x86 wheel runs on about one core)", warning)
@@ -251,13 +263,31 @@ class PaddleLiteEngine(EnginePlugin):
         return f"{options.target}.nb"
 
     @classmethod
+    def simulated_options(cls, options: PaddleLiteOptions, tool_python: str,
+                          models: list[str] | None = None) -> PaddleLiteOptions:
+        npu = options.nnadapter.model_copy(update={"simulator_python": tool_python,
+                                                   "models": models or options.nnadapter.models})
+        return options.model_copy(update={"nnadapter": npu})
+
+    @classmethod
+    def model_kind_for(cls, options: PaddleLiteOptions, model_key: str) -> str:
+        npu = options.nnadapter
+        if npu.device_names and model_key in npu.models:
+            return "int8.pd" if npu.simulator_python else f"nnadapter-{npu.device_names[0]}"
+        return "x86.nb" if npu.simulator_python else cls.model_kind(options)
+
+    @classmethod
     def problems(cls, options: PaddleLiteOptions, machine: str) -> list[str]:
         out = []
         npu = options.nnadapter
-        if npu.requires_quantized_models:
-            out.append(f"this profile drives an NPU ({', '.join(npu.device_names)}), which runs only fully "
-                       "int8-quantised models; edge-ocr does not build those yet, so it refuses to start. Use the "
-                       "board's CPU profile (arm-cpu) meanwhile")
+        if npu.simulator_python:
+            if machine not in X86:
+                out.append(f"the NNAdapter int8 models are simulated on x86_64 build hosts only, this is {machine}")
+            return out + super().problems(options, machine)
+        missing = [d for d in npu.device_nodes if not os.path.exists(d)]
+        if npu.device_names and missing:
+            out.append(f"NPU device node {', '.join(missing)} is missing: the {', '.join(npu.device_names)} driver is "
+                       "not loaded (the board vendor's kernel module)")
         if options.target == "arm" and machine not in ARM:
             out.append(f"this profile runs ARM Paddle Lite models, this host is {machine}: use x86-paddlelite (the "
                        "same graphs on x86 kernels) or an x86 profile of another engine here")
@@ -269,13 +299,6 @@ class PaddleLiteEngine(EnginePlugin):
                        "garbage without an error, so it refuses to start. Run it in an environment with numpy<2 "
                        "(pip install 'edge-ocr[paddlelite]' pins it; `make setup` makes .venv-lite)")
         return out
-
-    @classmethod
-    def check(cls, options: PaddleLiteOptions, machine: str) -> None:
-        problems = cls.problems(options, machine)
-        if problems:  # an NPU without its int8 models is a missing model, not a missing engine
-            raise (ModelError if options.nnadapter.requires_quantized_models else EngineError)(
-                problems[0], hint="; ".join(problems[1:]) or None)
 
     @classmethod
     def warnings(cls, options: PaddleLiteOptions) -> list[str]:
@@ -292,8 +315,46 @@ class PaddleLiteEngine(EnginePlugin):
                                   "Paddle Lite 2.13 needs numpy<2: pip install 'numpy<2'"))
         return checks
 
-    def load(self, models: BuiltModels, model_key: str) -> PaddleLitePredictor:
-        return mobile_predictor(models.path(model_key, self.model_kind(self.options)), self.options, model_key)
+    def target_entry(self, models: BuiltModels) -> dict:
+        """The NNAdapter build's record; an NPU profile without it is a missing model, with the command to build it."""
+        entry = models.lock.get("targets", {}).get("nnadapter")
+        devices = self.options.nnadapter.device_names
+        if entry is None or not set(devices) <= set(entry["devices"]):
+            raise ModelError(f"no int8 NNAdapter build for {', '.join(devices)} in {models.dir}: NPUs run fully "
+                             "int8-quantised models only",
+                             hint="run `edge-ocr models build --target nnadapter` on an x86_64 host (make setup's "
+                                  ".venv-lite) and copy models_mobile/build to the board, or use arm-cpu meanwhile")
+        return entry
+
+    def load(self, models: BuiltModels, model_key: str):
+        npu = self.options.nnadapter
+        on_npu = bool(npu.device_names) and model_key in npu.models
+        if on_npu:
+            entry = self.target_entry(models)
+            if model_key not in entry["models"]:
+                raise ModelError(f"model {model_key!r} has no int8 NNAdapter build",
+                                 hint="add it to models_mobile/npu.toml [nnadapter.models], or remove it from the "
+                                      "profile's [engine.nnadapter] models")
+        kind = self.model_kind_for(self.options, model_key)
+        if on_npu and npu.simulator_python:
+            served = ServedModel([npu.simulator_python, PADDLE_TOOL, "serve", models.path(model_key, kind)],
+                                 model_key, models.dir / "logs" / f"simulated.{model_key}.log")
+            self._served.append(served)
+            return served
+        options = self.options
+        if npu.simulator_python:  # the board's CPU part: the same graphs on Paddle Lite's x86 kernels
+            options = options.model_copy(update={"target": "x86", "nnadapter": NNAdapterOptions()})
+        elif not on_npu:  # the NPU runs only its models: the others get a plain ARM CPU predictor
+            options = options.model_copy(update={"nnadapter": NNAdapterOptions()})
+        return mobile_predictor(models.path(model_key, kind), options, model_key)
+
+    def simulated(self) -> dict[str, None]:
+        return {s.name: None for s in self._served}
+
+    def close(self) -> None:
+        for s in self._served:
+            s.close()
+        self._served.clear()
 
     def verify_runners(self, models: BuiltModels, model_key: str) -> dict:
         runners = {"lite x86 .nb": self.load(models, model_key)}

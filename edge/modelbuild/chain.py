@@ -85,25 +85,33 @@ def export_paddlex(tools: Tooling, d: Path, out: Path, logs: Path, key: str) -> 
         raise BuildError(f"{key}: paddle2onnx wrote no {out}", hint=f"see {logs / f'{key}.paddle2onnx.log'}")
 
 
-def to_lite(spec: ModelSpec, key: str, onnx_path: Path, work: Path, out: Path, tools: Tooling) -> Converted:
-    """ONNX -> Paddle Lite naive buffers for every target (+ the ARM graph as protobuf for the x86 check)."""
-    logs = out / "logs"
-    conv = Converted()
+def to_paddle(spec: ModelSpec, key: str, onnx_path: Path, work: Path, logs: Path, conv: Converted,
+              x2p: ToolEnv) -> Path:
+    """ONNX -> surgery -> x2paddle -> conv-bias fold: the legacy Paddle program (folder with model.pdmodel and
+    model.pdiparams) that paddle_lite_opt and Paddle's post-training quantisation read."""
     surg = work / f"{key}.surgery.onnx"
     probes = [a for s in spec.probe_shapes for a in ("--probe", "x".join(map(str, s)))]
-    conv.steps["surgery"] = json.loads(tools.x2p.script(
+    conv.steps["surgery"] = json.loads(x2p.script(
         "surgery.py", onnx_path, surg, *probes, what=f"{key}: ONNX surgery",
         log_file=logs / f"{key}.surgery.log").strip().splitlines()[-1])
     pd = work / f"{key}.paddle"
     shutil.rmtree(pd, ignore_errors=True)
-    run([tools.x2p.bin("x2paddle"), "--framework=onnx", f"--model={surg}", f"--save_dir={pd}"],
+    run([x2p.bin("x2paddle"), "--framework=onnx", f"--model={surg}", f"--save_dir={pd}"],
         what=f"{key}: x2paddle", log_file=logs / f"{key}.x2paddle.log")
     if not (pd / "inference_model" / "model.pdmodel").exists():
         raise BuildError(f"{key}: x2paddle produced no inference model", hint=f"see {logs / f'{key}.x2paddle.log'}")
     folded = work / f"{key}.folded"
-    conv.steps["pdfold"] = json.loads(tools.x2p.script(
+    conv.steps["pdfold"] = json.loads(x2p.script(
         "pdfold.py", pd / "inference_model" / "model", folded / "model", what=f"{key}: conv-bias fold",
         log_file=logs / f"{key}.pdfold.log").strip().splitlines()[-1])
+    return folded
+
+
+def to_lite(spec: ModelSpec, key: str, onnx_path: Path, work: Path, out: Path, tools: Tooling) -> Converted:
+    """ONNX -> Paddle Lite naive buffers for every target (+ the ARM graph as protobuf for the x86 check)."""
+    logs = out / "logs"
+    conv = Converted()
+    folded = to_paddle(spec, key, onnx_path, work, logs, conv, tools.x2p)
     common = [f"--model_file={folded / 'model.pdmodel'}", f"--param_file={folded / 'model.pdiparams'}"]
     for target in tools.targets:
         dst = out / f"{key}.{target}"
