@@ -11,7 +11,7 @@ EDGE := $(VENV)/bin/edge-ocr
 PIP := -m pip install --disable-pip-version-check -q
 REFERENCE ?= $(abspath ../shared/reference)
 
-.PHONY: setup models run test verify verify-arm64 bench bench-peer clean
+.PHONY: setup models run test verify verify-arm64 verify-npu bench bench-peer clean
 
 setup: $(VENV)/.installed $(LITE)/.installed models
 
@@ -53,6 +53,17 @@ verify: setup
 # daemon. Needs root and scripts/install-system-packages.sh (qemu-user >= 9, debootstrap).
 verify-arm64: setup
 	$(VENV)/bin/python scripts/verify_arm64.py --json verify-arm64.json
+
+# Every NPU build (models_mobile/npu.toml) made and run in its toolkit's simulator on the reference set: fidelity per
+# model and end to end against the official outputs and fp32 ONNX, on the held-out inputs. The toolkit's environment
+# (rknn-toolkit2, torch CPU; CPython 3.11) is created once under ~/.cache/edge-ocr/tools. Reports in verify-npu/.
+NPU_TARGETS ?= rknn-rk3566 rknn-rk3568 rknn-rk3576 rknn-rk3588
+verify-npu: setup
+	@mkdir -p verify-npu
+	@for t in $(NPU_TARGETS); do \
+	  $(LITE)/bin/edge-ocr models build --target $$t --reference $(REFERENCE) || exit 1; \
+	  $(LITE)/bin/edge-ocr models verify --target $$t --reference $(REFERENCE) --json verify-npu/$$t.json || exit 1; \
+	done
 
 bench: setup
 	$(EDGE) bench $(REFERENCE)/images --repeat 2 --engine-python paddlelite=$(abspath $(LITE))/bin/python

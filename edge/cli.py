@@ -12,11 +12,40 @@ from pathlib import Path
 from .errors import EdgeError
 
 
+def _target_tool(a, manifest):
+    """The NPU manifest and the tool environment that builds and simulates --target (the composition root reads
+    the environment: EDGE_OCR_TOOL_PYTHON names the toolkit's interpreter)."""
+    import os
+
+    from .modelbuild.build import tooling
+    from .modelbuild.npu import parse_target, rknn_toolenv
+    from .modelbuild.toolenv import find_python
+    from .models import load_npu_manifest
+
+    npu = load_npu_manifest(a.manifest.with_name("npu.toml") if a.manifest else None)
+    if a.target == "nnadapter":
+        return npu, tooling(manifest).x2p
+    parse_target(a.target, npu)
+    return npu, rknn_toolenv(npu, find_python(npu.rknn.python, os.environ.get("EDGE_OCR_TOOL_PYTHON")))
+
+
 def _models_build(a) -> int:
-    from .modelbuild.build import build
+    from .modelbuild.build import build, tooling
     from .models import load_manifest
 
-    dest = build(load_manifest(a.manifest), a.dest, force=a.force)
+    manifest = load_manifest(a.manifest)
+    dest = build(manifest, a.dest, force=a.force and not a.target)
+    if a.target:
+        npu, tool = _target_tool(a, manifest)
+        if a.target == "nnadapter":
+            from .modelbuild.nnadapter import build_nnadapter
+
+            target = build_nnadapter(manifest, npu, dest, tooling(manifest), a.reference, force=a.force)
+        else:
+            from .modelbuild.npu import build_rknn, parse_target
+
+            target = build_rknn(manifest, npu, parse_target(a.target, npu), dest, tool, a.reference, force=a.force)
+        print(f"{a.target}: " + ", ".join(f"{k} ({m['precision']})" for k, m in target["models"].items()))
     print(f"models ready in {dest}")
     return 0
 
@@ -34,12 +63,36 @@ def _models_verify(a) -> int:
     from .modelbuild.verify import verify
     from .models import load_manifest
 
+    if a.target:
+        return _verify_target(a)
     report = verify(load_manifest(a.manifest), a.dest, reference=a.reference, json_out=a.json)
     print(report.table())
     if not report.ok:
         print(f"\nFAILED: {len(report.failures)} check(s) out of tolerance", file=sys.stderr)
         return 1
     print(f"\nall {len(report.rows)} checks within tolerance")
+    return 0
+
+
+def _verify_target(a) -> int:
+    from .errors import UsageError
+    from .modelbuild.npu_verify import table, verify_target
+    from .models import load_manifest
+    from .profiles import profile_for_model_kind
+
+    if not a.reference:
+        raise UsageError("--target needs --reference DIR (inputs with the official PaddleOCR results)")
+    manifest = load_manifest(a.manifest)
+    _, tool = _target_tool(a, manifest)
+    if not tool.ready:
+        raise UsageError(f"the tool environment of {a.target} is not built: run `edge-ocr models build --target "
+                         f"{a.target} --reference DIR` first")
+    profiles = [profile_for_model_kind(a.target)] if a.target != "nnadapter" else [
+        profile_for_model_kind(f"nnadapter-{d}") for d in ("verisilicon_timvx", "rockchip_npu")]
+    for prof in profiles:
+        json_out = a.json.with_name(f"{a.json.stem}-{prof.name}.json") if a.json and len(profiles) > 1 else a.json
+        print(table(verify_target(manifest, prof, str(tool.python), a.reference, a.dest.parent if a.dest else None,
+                                  json_out)))
     return 0
 
 
@@ -302,6 +355,10 @@ def parser() -> argparse.ArgumentParser:
     p = models.add_parser("build", help="convert the manifest's models to ONNX and Paddle Lite (cached)")
     _add_model_args(p)
     p.add_argument("--force", action="store_true", help="rebuild even when a cached build matches")
+    p.add_argument("--target", help="also build for an NPU: nnadapter (int8, Paddle Lite), rknn-rk3566, rknn-rk3568, "
+                                    "rknn-rk3576, rknn-rk3588 (models_mobile/npu.toml; x86_64 build host)")
+    p.add_argument("--reference", type=Path, help="--target: reference folder whose calibration part (see "
+                                                  "edge/modelbuild/calibration.py) joins the rendered calibration data")
     p.set_defaults(func=_models_build)
     p = models.add_parser("import", help="convert user-supplied official PaddleX files into a model slot")
     p.add_argument("slot", help="manifest model key, e.g. textline_x0_25")
@@ -312,6 +369,8 @@ def parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.add_argument("--reference", type=Path, help="folder of real images (with PaddleOCR JSON results) to test on")
     p.add_argument("--json", type=Path, help="also write the report as JSON")
+    p.add_argument("--target", help="an NPU build (nnadapter, rknn-<soc>) run on this host the most faithful way it "
+                                    "has, scored against the official outputs and fp32 ONNX (needs --reference)")
     p.set_defaults(func=_models_verify)
 
     p = sub.add_parser("ocr", help="PaddleOCR's `ocr` command: OCR images, folders, PDFs and TIFFs; print results, "

@@ -37,7 +37,7 @@ def test_exit_codes_tell_bad_input_from_bad_config(tmp_path):
     r = run_cli("ocr", "-i", bad, "--profile", "no-such-board")
     assert r.returncode == 78 and "unknown profile 'no-such-board'" in r.stderr
     r = run_cli("ocr", "-i", bad, "--profile", "a311d-npu")
-    assert r.returncode == 66 and "int8" in r.stderr
+    assert r.returncode == 69 and "/dev/galcore is missing" in r.stderr
     r = run_cli("ocr", "-i", bad, "--profile", "x86-onnxruntime", "--use_doc_unwarping")
     assert r.returncode == 2 and "unwarping" in r.stderr
 
@@ -53,7 +53,7 @@ def test_profiles_commands():
     r = run_cli("profiles", "check", "x86-openvino")
     assert r.returncode == 0, r.stdout + r.stderr
     r = run_cli("profiles", "check", "rv1126-npu")
-    assert r.returncode == 1 and "int8" in r.stdout
+    assert r.returncode == 1 and "/dev/galcore" in r.stdout
     r = run_cli("profiles", "detect")
     assert r.returncode == 0 and r.stdout.startswith("x86-openvino")
 

@@ -19,11 +19,14 @@ def test_unknown_key_in_profile_is_rejected(tmp_path):
         load_profile_file(p)
 
 
-def test_npu_profiles_say_they_need_int8_models():
-    for name in ("a311d-npu", "rv1126-npu"):
+def test_nnadapter_profiles_put_det_and_the_classifier_on_the_npu():
+    for name, device, node in (("a311d-npu", "verisilicon_timvx", "/dev/galcore"),
+                               ("rv1126-npu", "rockchip_npu", "/dev/galcore")):
         prof = load_profile(name)
-        assert prof.engine.nnadapter.requires_quantized_models and prof.engine.nnadapter.device_names
-        assert any("int8" in m for m in prof.runnable_problems("aarch64"))
+        kind = prof.plugin.model_kind_for
+        assert prof.model_kind() == kind(prof.engine, "textline_x1_0") == f"nnadapter-{device}"
+        assert kind(prof.engine, "rec") == "arm.nb"  # int8 changes recognition's text: it stays on the CPU
+        assert any(node in m and "missing" in m for m in prof.runnable_problems("aarch64"))
 
 
 def test_detect_from_device_tree(tmp_path):

@@ -119,9 +119,9 @@ def test_status_says_why_start_failed(tmp_path):
         cfg = tmp_path / "c.toml"
         cfg.write_text('profile = "a311d-npu"\n[folder]\nenabled = false\n')
         r = run_cli("run", "--config", cfg, env={"NOTIFY_SOCKET": sock.path}, timeout=120)
-        assert r.returncode == 66 and "int8" in r.stderr
+        assert r.returncode == 69 and "/dev/galcore is missing" in r.stderr
         time.sleep(0.3)
-        assert any(m.startswith("STATUS=failed to start") and "int8" in m for m in sock.lines())
+        assert any(m.startswith("STATUS=failed to start") and "/dev/galcore" in m for m in sock.lines())
         assert "READY=1" not in sock.lines()
     finally:
         sock.close()
@@ -163,5 +163,5 @@ def test_doctor_reports_each_link(tmp_path):
     cfg.write_text('profile = "rv1126-npu"\n[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = 9\n')
     r = run_cli("doctor", "--config", cfg)
     assert r.returncode == 1
-    assert "FAIL  profile" in r.stdout and "int8" in r.stdout
+    assert "FAIL  profile" in r.stdout and "driver is not loaded" in r.stdout
     assert "FAIL  broker" in r.stdout and "FAIL  device /dev/galcore" in r.stdout
