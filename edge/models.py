@@ -92,14 +92,17 @@ class Manifest(_Strict):
             raise ConfigError(f"unknown model {key!r}", hint=f"known models: {', '.join(self.models)}") from None
 
 
-def load_manifest(path: Path | None = None) -> Manifest:
-    path = Path(path) if path else models_dir() / "manifest.toml"
-    data = read_toml(path, "model manifest", hint="run from a checkout of edge-ocr or set EDGE_OCR_MODELS_DIR")
+def _load(model: type[BaseModel], path: Path, what: str):
+    data = read_toml(path, what, hint="run from a checkout of edge-ocr or set EDGE_OCR_MODELS_DIR")
     try:
-        return Manifest.model_validate({**data, "path": path, "digest": sha256_file(path)})
+        return model.model_validate({**data, "path": path, "digest": sha256_file(path)})
     except ValidationError as e:
-        raise ConfigError(f"model manifest {path} is invalid:\n{describe(e)}",
-                          hint="fix or remove the named keys; every key is documented in the manifest") from None
+        raise ConfigError(f"{what} {path} is invalid:\n{describe(e)}",
+                          hint="fix or remove the named keys; every key is documented in the file") from None
+
+
+def load_manifest(path: Path | None = None) -> Manifest:
+    return _load(Manifest, Path(path) if path else models_dir() / "manifest.toml", "model manifest")
 
 
 class NpuModel(_Strict):
@@ -153,13 +156,7 @@ class NpuManifest(_Strict):
 
 
 def load_npu_manifest(path: Path | None = None) -> NpuManifest:
-    path = Path(path) if path else models_dir() / "npu.toml"
-    data = read_toml(path, "NPU build manifest", hint="run from a checkout of edge-ocr or set EDGE_OCR_MODELS_DIR")
-    try:
-        return NpuManifest.model_validate({**data, "path": path, "digest": sha256_file(path)})
-    except ValidationError as e:
-        raise ConfigError(f"NPU build manifest {path} is invalid:\n{describe(e)}",
-                          hint="fix or remove the named keys; every key is documented in the file") from None
+    return _load(NpuManifest, Path(path) if path else models_dir() / "npu.toml", "NPU build manifest")
 
 
 def models_dir() -> Path:

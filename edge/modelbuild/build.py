@@ -89,6 +89,28 @@ def _build_into(manifest: Manifest, out: Path, key: str) -> dict:
     return lock
 
 
+def cached_target(dest: Path, model_keys: list[str], cached: Path, convert, *, force: bool) -> dict:
+    """A device build (target.json and its files in `cached`): reused when present, else convert(work) writes it
+    into a fresh folder that replaces `cached` only when it succeeded. Returns target.json."""
+    models = BuiltModels(dest)
+    missing = [k for k in model_keys if not models.has(k)]
+    if missing:
+        raise BuildError(f"npu.toml names models the build has not: {', '.join(missing)}",
+                         hint="run `edge-ocr models build` first")
+    if force or not (cached / "target.json").exists():
+        shutil.rmtree(cached, ignore_errors=True)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        fresh = Path(tempfile.mkdtemp(prefix=f".{cached.name}-", dir=cached.parent))
+        try:
+            convert(fresh)
+            _swap(fresh, cached)
+        finally:
+            shutil.rmtree(fresh, ignore_errors=True)
+    else:
+        log.info("using cached device build %s", cached)
+    return json.loads((cached / "target.json").read_text())
+
+
 def add_target(dest: Path, name: str, target: dict, files: dict[str, dict[str, Path]]) -> None:
     """Adds a device build (lock.json `targets[name]`, and files[model][kind] copied beside the models) to the build
     in dest, through a staging copy swapped in whole."""

@@ -14,14 +14,13 @@ import json
 import logging
 import re
 import shutil
-import tempfile
 from collections import Counter
 from pathlib import Path
 
 from ..errors import BuildError
 from ..models import BuiltModels, Manifest, NpuManifest
 from . import calibration, chain
-from .build import _lite_version, _swap, add_target
+from .build import _lite_version, add_target, cached_target
 from .toolenv import cache_dir, run
 
 log = logging.getLogger(__name__)
@@ -51,25 +50,19 @@ def _key(npu: NpuManifest, models: BuiltModels, reference: Path | None) -> str:
 
 def build_nnadapter(manifest: Manifest, npu: NpuManifest, dest: Path, tools: chain.Tooling,
                     reference: Path | None = None, *, force: bool = False) -> dict:
-    models = BuiltModels(dest)
-    missing = [k for k in npu.nnadapter.models if not models.has(k)]
-    if missing:
-        raise BuildError(f"npu.toml names models the build has not: {', '.join(missing)}",
-                         hint="run `edge-ocr models build` first")
-    cached = cache_dir() / "npu" / f"{TARGET}-{_key(npu, models, reference)}"
-    if force or not (cached / "target.json").exists():
+    """Quantises and converts npu.toml's [nnadapter] models (cached) and adds them to the build in dest."""
+    cached = cache_dir() / "npu" / f"{TARGET}-{_key(npu, BuiltModels(dest), reference)}"
+
+    def convert(work: Path) -> None:
         tools.x2p.ensure()
-        shutil.rmtree(cached, ignore_errors=True)
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        fresh = Path(tempfile.mkdtemp(prefix=f".{TARGET}-", dir=cached.parent))
-        try:
-            _convert(manifest, npu, models, fresh, tools, reference)
-            _swap(fresh, cached)
-        finally:
-            shutil.rmtree(fresh, ignore_errors=True)
-    else:
-        log.info("using cached NNAdapter build %s", cached)
-    return _install(cached, dest)
+        _convert(manifest, npu, BuiltModels(dest), work, tools, reference)
+
+    target = cached_target(dest, list(npu.nnadapter.models), cached, convert, force=force)
+    add_target(dest, TARGET, target, {
+        mkey: {"int8.pd": cached / f"{mkey}.int8.pd", **{f"{TARGET}-{d}": cached / f"{mkey}.{d}.nb"
+                                                         for d in target["devices"]}}
+        for mkey in target["models"]})
+    return target
 
 
 def _convert(manifest: Manifest, npu: NpuManifest, models: BuiltModels, work: Path, tools: chain.Tooling,
@@ -113,12 +106,3 @@ def _convert(manifest: Manifest, npu: NpuManifest, models: BuiltModels, work: Pa
               "calibration_reference": list(calibration.CALIBRATION_REFERENCE) if reference else [],
               "models": entry}
     (work / "target.json").write_text(json.dumps(target, indent=1, ensure_ascii=False))
-
-
-def _install(cached: Path, dest: Path) -> dict:
-    target = json.loads((cached / "target.json").read_text())
-    add_target(dest, TARGET, target, {
-        mkey: {"int8.pd": cached / f"{mkey}.int8.pd", **{f"{TARGET}-{d}": cached / f"{mkey}.{d}.nb"
-                                                         for d in target["devices"]}}
-        for mkey in target["models"]})
-    return target

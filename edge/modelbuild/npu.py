@@ -10,13 +10,12 @@ import hashlib
 import json
 import logging
 import shutil
-import tempfile
 from pathlib import Path
 
-from ..errors import BuildError, ConfigError
+from ..errors import ConfigError
 from ..models import BuiltModels, Manifest, NpuManifest
 from . import calibration
-from .build import _swap, add_target
+from .build import add_target, cached_target
 from .toolenv import ToolEnv, cache_dir
 
 log = logging.getLogger(__name__)
@@ -50,26 +49,17 @@ def _key(npu: NpuManifest, soc: str, models: BuiltModels, reference: Path | None
 def build_rknn(manifest: Manifest, npu: NpuManifest, soc: str, dest: Path, tool: ToolEnv,
                reference: Path | None = None, *, force: bool = False) -> dict:
     """Converts npu.toml's models for `soc` (cached) and adds them to the build in dest; returns the target's entry."""
-    models = BuiltModels(dest)
-    missing = [k for k in npu.rknn.models if not models.has(k)]
-    if missing:
-        raise BuildError(f"npu.toml names models the build has not: {', '.join(missing)}",
-                         hint="run `edge-ocr models build` first")
-    key = _key(npu, soc, models, reference)
-    cached = cache_dir() / "npu" / f"rknn-{soc}-{key}"
-    if force or not (cached / "target.json").exists():
+    keys = list(npu.rknn.models)
+    cached = cache_dir() / "npu" / f"rknn-{soc}-{_key(npu, soc, BuiltModels(dest), reference)}"
+
+    def convert(work: Path) -> None:
         tool.ensure()
-        shutil.rmtree(cached, ignore_errors=True)
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        fresh = Path(tempfile.mkdtemp(prefix=f".rknn-{soc}-", dir=cached.parent))
-        try:
-            _convert(manifest, npu, soc, models, fresh, cached, tool, reference)
-            _swap(fresh, cached)
-        finally:
-            shutil.rmtree(fresh, ignore_errors=True)
-    else:
-        log.info("using cached RKNN build %s", cached)
-    return _install(cached, dest, f"rknn-{soc}")
+        _convert(manifest, npu, soc, BuiltModels(dest), work, cached, tool, reference)
+
+    target = cached_target(dest, keys, cached, convert, force=force)
+    kind = f"rknn-{soc}"
+    add_target(dest, kind, target, {mkey: {kind: cached / f"{mkey}.{soc}.rknn"} for mkey in target["models"]})
+    return target
 
 
 def _convert(manifest: Manifest, npu: NpuManifest, soc: str, models: BuiltModels, work: Path, final: Path,
@@ -115,9 +105,3 @@ def _convert(manifest: Manifest, npu: NpuManifest, soc: str, models: BuiltModels
               "calibration_reference": list(calibration.CALIBRATION_REFERENCE) if reference else [],
               "models": entry}
     (work / "target.json").write_text(json.dumps(target, indent=1, ensure_ascii=False))
-
-
-def _install(cached: Path, dest: Path, kind: str) -> dict:
-    target = json.loads((cached / "target.json").read_text())
-    add_target(dest, kind, target, {mkey: {kind: cached / f"{mkey}.{target['soc']}.rknn"} for mkey in target["models"]})
-    return target
