@@ -36,7 +36,7 @@ def rknn_toolenv(npu: NpuManifest, base_python: Path) -> ToolEnv:
 
 
 def _key(npu: NpuManifest, soc: str, models: BuiltModels, reference: Path | None) -> str:
-    h = hashlib.sha256(npu.digest.encode())
+    h = hashlib.sha256(npu.rknn.model_dump_json().encode())  # the settings, not the file's comments
     h.update(soc.encode())
     h.update(RKNN_TOOL.read_bytes())
     h.update(Path(calibration.__file__).read_bytes())

@@ -171,7 +171,8 @@ def verify_target(manifest: Manifest, profile: DeviceProfile, tool_python: str, 
               "executed": target_execution(target), "models_on_device": on_device,
               "simulated_rebuild_differing_bytes": rebuilt,
               "held_out": sorted(off_held), "calibration_reference": sorted(off_cal),
-              "per_model": per_model, "end_to_end": end_to_end, "build": {k: v for k, v in target.items() if k != "models"}}
+              "per_model": per_model, "end_to_end": end_to_end, "build": {k: v for k, v in target.items() if k != "models"},
+              "placement": {k: v["devices"] for k, v in target["models"].items() if "devices" in v}}
     if json_out:
         Path(json_out).write_text(json.dumps(report, indent=1, ensure_ascii=False))
     return report
@@ -190,6 +191,11 @@ def table(report: dict) -> str:
     for row in report["per_model"]:
         rest = ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("model", "precision", "inputs"))
         lines.append(f"  {row['model']:15s} {row['precision']:5s} {rest}")
+    lines.append(f"on the device in profile {report['profile']}: {', '.join(report['models_on_device'])}")
+    for key, devices in report.get("placement", {}).items():
+        for device, p in devices.items():
+            cpu = ", ".join(f"{op} x{n}" for op, n in p["cpu_ops"].items()) or "none"
+            lines.append(f"  {key} on {device}: {p['npu_subgraphs']} NPU subgraph(s), {p['npu_ops']} ops; on the CPU: {cpu}")
     lines.append("")
     lines.append("end to end:                       det F1   text exact   page CER")
     e = report["end_to_end"]
