@@ -57,7 +57,8 @@ verify-arm64: setup
 # Every NPU build (models_mobile/npu.toml) made and run in its toolkit's simulator on the reference set: fidelity per
 # model and end to end against the official outputs and fp32 ONNX, on the held-out inputs. The toolkit's environment
 # (rknn-toolkit2, torch CPU; CPython 3.11) is created once under ~/.cache/edge-ocr/tools. Reports in verify-npu/.
-NPU_TARGETS ?= rknn-rk3566 rknn-rk3568 rknn-rk3576 rknn-rk3588
+# About 70 minutes on a fresh 2-core machine (each RKNN SoC ~15: KL calibration of the detector, twice).
+NPU_TARGETS ?= nnadapter rknn-rk3588 rknn-rk3576 rknn-rk3566 rknn-rk3568
 verify-npu: setup
 	@mkdir -p verify-npu
 	@for t in $(NPU_TARGETS); do \

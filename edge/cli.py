@@ -12,39 +12,18 @@ from pathlib import Path
 from .errors import EdgeError
 
 
-def _target_tool(a, manifest):
-    """The NPU manifest and the tool environment that builds and simulates --target (the composition root reads
-    the environment: EDGE_OCR_TOOL_PYTHON names the toolkit's interpreter)."""
+def _models_build(a) -> int:
     import os
 
-    from .modelbuild.build import tooling
-    from .modelbuild.npu import parse_target, rknn_toolenv
-    from .modelbuild.toolenv import find_python
-    from .models import load_npu_manifest
-
-    npu = load_npu_manifest(a.manifest.with_name("npu.toml") if a.manifest else None)
-    if a.target == "nnadapter":
-        return npu, tooling(manifest).x2p
-    parse_target(a.target, npu)
-    return npu, rknn_toolenv(npu, find_python(npu.rknn.python, os.environ.get("EDGE_OCR_TOOL_PYTHON")))
-
-
-def _models_build(a) -> int:
-    from .modelbuild.build import build, tooling
+    from .modelbuild.build import build
+    from .modelbuild.targets import build_target
     from .models import load_manifest
 
     manifest = load_manifest(a.manifest)
     dest = build(manifest, a.dest, force=a.force and not a.target)
     if a.target:
-        npu, tool = _target_tool(a, manifest)
-        if a.target == "nnadapter":
-            from .modelbuild.nnadapter import build_nnadapter
-
-            target = build_nnadapter(manifest, npu, dest, tooling(manifest), a.reference, force=a.force)
-        else:
-            from .modelbuild.npu import build_rknn, parse_target
-
-            target = build_rknn(manifest, npu, parse_target(a.target, npu), dest, tool, a.reference, force=a.force)
+        target = build_target(a.target, manifest, dest, a.reference, force=a.force,
+                              tool_python=os.environ.get("EDGE_OCR_TOOL_PYTHON"))
         print(f"{a.target}: " + ", ".join(f"{k} ({m['precision']})" for k, m in target["models"].items()))
     print(f"models ready in {dest}")
     return 0
@@ -75,22 +54,18 @@ def _models_verify(a) -> int:
 
 
 def _verify_target(a) -> int:
+    import os
+
     from .errors import UsageError
-    from .modelbuild.npu_verify import table, verify_target
+    from .modelbuild.npu_verify import table
+    from .modelbuild.targets import verify_target
     from .models import load_manifest
-    from .profiles import profile_for_model_kind
 
     if not a.reference:
         raise UsageError("--target needs --reference DIR (inputs with the official PaddleOCR results)")
-    manifest = load_manifest(a.manifest)
-    _, tool = _target_tool(a, manifest)
-    if not tool.ready:
-        raise UsageError(f"the tool environment of {a.target} is not built: run `edge-ocr models build --target "
-                         f"{a.target} --reference DIR` first")
-    # every NNAdapter device runs the same int8 graphs (what differs is which operators its NPU takes: lock.json)
-    kind = "nnadapter-verisilicon_timvx" if a.target == "nnadapter" else a.target
-    print(table(verify_target(manifest, profile_for_model_kind(kind), str(tool.python), a.reference,
-                              a.dest.parent if a.dest else None, a.json)))
+    report = verify_target(a.target, load_manifest(a.manifest), a.reference, a.dest.parent if a.dest else None,
+                           a.json, tool_python=os.environ.get("EDGE_OCR_TOOL_PYTHON"))
+    print(table(report))
     return 0
 
 

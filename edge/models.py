@@ -175,6 +175,9 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+CPU_KINDS = ("onnx", "x86.nb", "arm.nb", "arm.pb", "dict")  # what `models build` makes without --target
+
+
 class BuiltModels:
     """The files of one build (build/lock.json and what it lists), checked before an engine loads them."""
 
@@ -206,8 +209,8 @@ class BuiltModels:
             raise ModelError(f"model {key!r} is not in the build at {self.dir}", hint=hint)
         files = entry["files"]
         if kind not in files:
-            device = kind.split("-")[0] if kind.startswith(("nnadapter-", "rknn-")) else None
-            target = {"nnadapter": "nnadapter", "rknn": kind}.get(device)
+            # a device file is built by `models build --target` (its kind, or nnadapter for every NNAdapter device)
+            target = None if kind in CPU_KINDS else "nnadapter" if kind.startswith("nnadapter-") else kind
             raise ModelError(f"model {key!r} has no {kind} file in {self.dir}",
                              hint=f"run `edge-ocr models build --target {target}` on an x86_64 host" if target
                              else "run `edge-ocr models build --force`")

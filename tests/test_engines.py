@@ -17,15 +17,15 @@ lite = pytest.mark.paddlelite
 
 
 def test_registry_finds_every_engine_module_and_names_them_when_unknown():
-    assert engine_keys() == ["onnxruntime", "openvino", "paddlelite"]
-    with pytest.raises(ConfigError, match="choose one of: onnxruntime, openvino, paddlelite"):
+    assert engine_keys() == ["onnxruntime", "openvino", "paddlelite", "rknn"]
+    with pytest.raises(ConfigError, match="choose one of: onnxruntime, openvino, paddlelite, rknn"):
         create_engine("tensorrt")
 
 
 def test_listing_engines_imports_no_inference_library():
     code = ("import sys; from edge.engine import plugins; from edge.profiles import list_profiles; plugins(); "
             "list_profiles(); print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('onnxruntime', 'openvino', 'paddlelite')))")
+            "('onnxruntime', 'openvino', 'paddlelite', 'rknnlite', 'rknn')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -26,7 +26,7 @@ def parse_target(target: str, npu: NpuManifest) -> str:
     """The SoC of 'rknn-<soc>', checked against npu.toml."""
     prefix, _, soc = target.partition("-")
     if prefix != "rknn" or soc not in npu.rknn.socs:
-        known = ", ".join(f"rknn-{s}" for s in npu.rknn.socs)
+        known = ", ".join(["nnadapter", *(f"rknn-{s}" for s in npu.rknn.socs)])
         raise ConfigError(f"unknown build target {target!r}", hint=f"choose one of: {known}")
     return soc
 

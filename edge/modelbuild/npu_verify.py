@@ -125,8 +125,8 @@ def _split(results: dict[str, dict]) -> tuple[dict, dict]:
     return held, cal
 
 
-def verify_target(manifest: Manifest, profile: DeviceProfile, tool_python: str, reference: Path,
-                  models_root: Path | None = None, json_out: Path | None = None) -> dict:
+def verify_build(manifest: Manifest, profile: DeviceProfile, tool_python: str, reference: Path,
+                 models_root: Path | None = None, json_out: Path | None = None) -> dict:
     """Runs the profile's device build the way its build tool can on this host; returns (and writes) the report."""
     models = BuiltModels(build_dir(models_root))
     plugin = profile.plugin
