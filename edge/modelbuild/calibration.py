@@ -22,7 +22,7 @@ from ..pipeline.det import DetParams, det_resize
 from ..pipeline.geometry import crop_quad
 from ..pipeline.normalize import normalize_chw, to_model_colors
 from ..pipeline.rec import rec_normalize
-from .samples import LINES, render_line, render_page
+from .samples import JA_LINES, LINES, render_line, render_page
 
 #: Reference inputs (file stems) that calibrate; every other reference input is held out and only scored.
 CALIBRATION_REFERENCE = ("general_ocr_002", "ppocr_11", "rapid_en", "rapid_japan")
@@ -59,7 +59,8 @@ def _reference(ref: Path | None) -> tuple[list[tuple[str, np.ndarray]], list[tup
 def _rendered(n_pages: int) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, np.ndarray]]]:
     pages = [(f"rendered page {w}x{h} #{i}", render_page(w, h, seed=1000 + i))
              for i, (w, h) in enumerate((PAGE_SIZES * n_pages)[:n_pages])]
-    crops = [(f"rendered line {i}", render_line(text, size=24 + 8 * (i % 4), i=i)) for i, text in enumerate(LINES)]
+    crops = [(f"rendered line {i}", render_line(text, size=24 + 8 * (i % 4), i=i))
+             for i, text in enumerate(LINES + JA_LINES)]
     return pages, crops
 
 

@@ -1,4 +1,4 @@
-"""Real inputs for parity checks: rendered text pages and lines (Latin, Chinese, Japanese), and optional real images.
+"""Real inputs for parity checks: rendered text pages and lines (Latin and CJK), and optional real images.
 
 Rendered with PIL from fonts on this machine, deterministic for a seed, so a check can be repeated exactly.
 """
@@ -23,8 +23,8 @@ LINES = [
     "Hello World 123", "数量 12 件", "www.example.com/path?id=42",
     "Batch 6 width 1200 test: the quick brown fox jumps over the lazy dog again and again",
     "ID 42", "OK", "2025", "价格", "No. 7", "A1B2", "中文", "Zoll 3.5", "Fax", "合计 99",
-    "東京都千代田区丸の内1-1", "ありがとうございます", "お問い合わせ番号 0120-123-456", "カタカナ テスト",
 ]
+JA_LINES = ["東京都千代田区丸の内1-1", "ありがとうございます", "お問い合わせ番号 0120-123-456", "カタカナ テスト"]
 PAGE_SIZES = [(640, 480), (960, 736), (1280, 960)]
 
 
