@@ -155,6 +155,14 @@ class EnginePlugin:
         """What `models verify` compares against the reference engine: by default this engine on its file."""
         return {f"{self.label} ({self.model_kind(self.options)})": self.load(models, model_key)}
 
+    def simulated(self) -> dict[str, int | None]:
+        """Models run by a build tool in place of the device (see simulated_options), with the bytes in which the
+        tool's own rebuild differed from the shipped file (None: the tool loads the shipped file itself)."""
+        return {}
+
+    def close(self) -> None:
+        """Stops what the engine started outside this process (a build tool's simulator)."""
+
     def describe(self) -> dict:
         """What `bench` reports about the engine: library version and the settings it applied."""
         return {"engine": self.key, "library": self.distribution, "version": self.version(),

@@ -221,6 +221,14 @@ def _numpy_major() -> int:
     return int(metadata.version("numpy").split(".")[0])
 
 
+def _numpy_problem() -> list[str]:
+    if _numpy_major() < 2:
+        return []
+    return [f"numpy {metadata.version('numpy')} is installed: Paddle Lite 2.13 reads numpy 2 arrays as garbage without "
+            "an error, so it refuses to start. Run it in an environment with numpy<2 (pip install "
+            "'edge-ocr[paddlelite]' pins it; `make setup` makes .venv-lite)"]
+
+
 class PaddleLiteEngine(EnginePlugin):
     key = "paddlelite"
     label = "Paddle Lite"
@@ -283,7 +291,7 @@ class PaddleLiteEngine(EnginePlugin):
         if npu.simulator_python:
             if machine not in X86:
                 out.append(f"the NNAdapter int8 models are simulated on x86_64 build hosts only, this is {machine}")
-            return out + super().problems(options, machine)
+            return out + super().problems(options, machine) + _numpy_problem()
         missing = [d for d in npu.device_nodes if not os.path.exists(d)]
         if npu.device_names and missing:
             out.append(f"NPU device node {', '.join(missing)} is missing: the {', '.join(npu.device_names)} driver is "
@@ -293,12 +301,7 @@ class PaddleLiteEngine(EnginePlugin):
                        "same graphs on x86 kernels) or an x86 profile of another engine here")
         if options.target == "x86" and machine not in X86:
             out.append(f"this profile runs x86 Paddle Lite models, this host is {machine}")
-        out += super().problems(options, machine)
-        if _numpy_major() >= 2:
-            out.append(f"numpy {metadata.version('numpy')} is installed: Paddle Lite 2.13 reads numpy 2 arrays as "
-                       "garbage without an error, so it refuses to start. Run it in an environment with numpy<2 "
-                       "(pip install 'edge-ocr[paddlelite]' pins it; `make setup` makes .venv-lite)")
-        return out
+        return out + super().problems(options, machine) + _numpy_problem()
 
     @classmethod
     def warnings(cls, options: PaddleLiteOptions) -> list[str]:
@@ -349,7 +352,7 @@ class PaddleLiteEngine(EnginePlugin):
         return mobile_predictor(models.path(model_key, kind), options, model_key)
 
     def simulated(self) -> dict[str, None]:
-        return {s.name: None for s in self._served}
+        return {s.name: None for s in self._served}  # Paddle inference loads the shipped int8 program itself
 
     def close(self) -> None:
         for s in self._served:
