@@ -54,10 +54,13 @@ verify: setup
 verify-arm64: setup
 	$(VENV)/bin/python scripts/verify_arm64.py --json verify-arm64.json
 
-# Every NPU build (models_mobile/npu.toml) made and run in its toolkit's simulator on the reference set: fidelity per
-# model and end to end against the official outputs and fp32 ONNX, on the held-out inputs. The toolkit's environment
-# (rknn-toolkit2, torch CPU; CPython 3.11) is created once under ~/.cache/edge-ocr/tools. Reports in verify-npu/.
-# About 70 minutes on a fresh 2-core machine (each RKNN SoC ~15: KL calibration of the detector, twice).
+# Every NPU build (models_mobile/npu.toml) made and run on this host the most faithful way its toolkit allows (RKNN:
+# rknn-toolkit2's simulator; NNAdapter: the int8 Paddle programs in Paddle inference) on the reference set: fidelity
+# per model and end to end against the official outputs and fp32 ONNX, on the held-out inputs. The RKNN toolkit's
+# environment (rknn-toolkit2, torch CPU; CPython 3.11) is created once under ~/.cache/edge-ocr/tools. Reports in
+# verify-npu/.
+# About an hour on a fresh 2-core machine: 12-15 minutes an RKNN SoC (the detector's KL calibration runs twice: in the
+# build, and in the simulator's rebuild), 10 for NNAdapter.
 NPU_TARGETS ?= nnadapter rknn-rk3588 rknn-rk3576 rknn-rk3566 rknn-rk3568
 verify-npu: setup
 	@mkdir -p verify-npu
