@@ -27,10 +27,11 @@ log = logging.getLogger(__name__)
 Soc = Literal["rk3566", "rk3568", "rk3576", "rk3588"]
 OUTPUT: dict[str, Output] = {"det": "map", "rec": "sequence", "textline_cls": "vector", "doc_cls": "vector"}
 RKNN_TOOL = Path(__file__).resolve().parent.parent / "modelbuild" / "npu_tools" / "rknn_tool.py"
-# rknn-toolkit2 2.5.0 writes uninitialised memory into each .rknn: two builds of the same model differ in 0.03-0.15%
-# of their bytes (doc_ori 1,107 of 3.9 MB; det 45,310 of 30.9 MB) while the simulator's outputs of the two are
-# bit-identical. A simulator's rebuild may differ from the shipped file by that much (with margin) and no more.
-UNINITIALISED_SHARE = 0.005
+# rknn-toolkit2 2.5.0 writes uninitialised memory into each .rknn: two builds of the same model differ in up to 2.2%
+# of their bytes (doc_ori rk3588 1,107 of 3.9 MB; det rk3588 45,310 of 30.9 MB; det rk3576 886,709 of 40.8 MB) while
+# the simulator's outputs of the two are bit-identical. A simulator's rebuild may differ from the shipped file by that
+# much (with margin) and no more: a model with other weights differs in most of its bytes.
+UNINITIALISED_SHARE = 0.05
 CORE_MASKS = {"auto": "NPU_CORE_AUTO", "0": "NPU_CORE_0", "1": "NPU_CORE_1", "2": "NPU_CORE_2",
               "0_1": "NPU_CORE_0_1", "0_1_2": "NPU_CORE_0_1_2"}
 

@@ -6,7 +6,7 @@ simulator as a predictor server for `models verify --target rknn-<soc>`.
 
 The simulator runs only a model built in the same process (not one loaded from a .rknn file), so `serve` repeats the
 build with the same inputs and exports it again; the client compares that file with the shipped one (the toolkit
-writes uninitialised memory into every file, 0.03-0.15% of its bytes, so equal means equal but for those). Protocol of `serve`: requests on stdin and answers on the original
+writes uninitialised memory into every file, up to 2.2% of its bytes, so equal means equal but for those). Protocol of `serve`: requests on stdin and answers on the original
 stdout, each an 8-byte little-endian length and an .npy payload; the toolkit's chatter goes to stderr.
 """
 from __future__ import annotations
