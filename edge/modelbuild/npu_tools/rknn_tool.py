@@ -11,7 +11,6 @@ stdout, each an 8-byte little-endian length and an .npy payload; the toolkit's c
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -20,14 +19,6 @@ import tempfile
 import time
 
 from protocol import protocol_out, serve_loop
-
-
-def sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def without_identities(src: str, dst: str) -> int:
@@ -76,7 +67,7 @@ def build(rknn_cls, model: dict, soc: str, out: str, work: str) -> tuple[object,
     if r.export_rknn(out) != 0:
         raise SystemExit(f"{model['key']}: rknn export failed")
     return r, {"key": model["key"], "identities_removed": removed, "build_seconds": round(seconds, 1),
-               "sha256": sha256(out), "size": os.path.getsize(out)}
+               "size": os.path.getsize(out)}
 
 
 def convert(job: dict) -> None:
