@@ -56,12 +56,14 @@ def _reference(ref: Path | None) -> tuple[list[tuple[str, np.ndarray]], list[tup
     return pages, crops
 
 
-def _rendered(n_pages: int) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, np.ndarray]]]:
-    pages = [(f"rendered page {w}x{h} #{i}", render_page(w, h, seed=1000 + i))
-             for i, (w, h) in enumerate((PAGE_SIZES * n_pages)[:n_pages])]
-    crops = [(f"rendered line {i}", render_line(text, size=24 + 8 * (i % 4), i=i))
-             for i, text in enumerate(LINES + JA_LINES)]
-    return pages, crops
+def _rendered_pages(n: int) -> list[tuple[str, np.ndarray]]:
+    return [(f"rendered page {w}x{h} #{i}", render_page(w, h, seed=1000 + i))
+            for i, (w, h) in enumerate((PAGE_SIZES * n)[:n])]
+
+
+def _rendered_lines() -> list[tuple[str, np.ndarray]]:
+    return [(f"rendered line {i}", render_line(text, size=24 + 8 * (i % 4), i=i))
+            for i, text in enumerate(LINES + JA_LINES)]
 
 
 def model_inputs(spec: ModelSpec, count: int, reference: Path | None,
@@ -69,11 +71,10 @@ def model_inputs(spec: ModelSpec, count: int, reference: Path | None,
     """(label, 1xCxHxW input) for `count` inputs, reference ones first: packed into `shape` (a fixed-shape
     toolkit calibrates at the model's largest bucket), or at their natural sizes."""
     ref_pages, ref_crops = _reference(reference)
-    pages, crops = _rendered(max(2, count - len(ref_pages)))
-    pages, crops = ref_pages + pages, ref_crops + crops
-    rnd = random.Random(0)
-    rnd.shuffle(crops)
     task = spec.task
+    pages = ref_pages + _rendered_pages(max(2, count - len(ref_pages))) if task in ("det", "doc_cls") else []
+    crops = ref_crops + _rendered_lines() if task in ("rec", "textline_cls") else []
+    random.Random(0).shuffle(crops)
     if task == "det":
         def det(img):
             resized, _ = det_resize(img, DetParams())
