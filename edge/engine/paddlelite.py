@@ -25,10 +25,10 @@ from ..errors import EngineError, ModelError
 from ..memory import rss_bytes, trim_heap
 from ..models import BuiltModels
 from .base import EngineOptions, EnginePlugin
+from ..modelbuild.npu_tools import PADDLE_TOOL
 from .served import ServedModel
 
 log = logging.getLogger(__name__)
-PADDLE_TOOL = Path(__file__).resolve().parent.parent / "modelbuild" / "npu_tools" / "paddle_tool.py"
 X86 = ("x86_64", "amd64", "i686")
 ARM = ("aarch64", "arm64", "armv7l", "armv8l")
 

@@ -7,7 +7,6 @@ pipeline's shapes into them. On the NPU run the models' networks only: image dec
 """
 from __future__ import annotations
 
-import logging
 import os
 import platform
 from pathlib import Path
@@ -21,12 +20,11 @@ from ..errors import EngineError, ModelError
 from ..models import BuiltModels
 from ..pipeline.buckets import Bucketed, Output
 from .base import EngineOptions, EnginePlugin
+from ..modelbuild.npu_tools import RKNN_TOOL
 from .served import ServedModel
 
-log = logging.getLogger(__name__)
 Soc = Literal["rk3566", "rk3568", "rk3576", "rk3588"]
 OUTPUT: dict[str, Output] = {"det": "map", "rec": "sequence", "textline_cls": "vector", "doc_cls": "vector"}
-RKNN_TOOL = Path(__file__).resolve().parent.parent / "modelbuild" / "npu_tools" / "rknn_tool.py"
 # rknn-toolkit2 2.5.0 writes uninitialised memory into each .rknn: two builds of the same model differ in up to 2.2%
 # of their bytes (doc_ori rk3588 1,107 of 3.9 MB; det rk3588 45,310 of 30.9 MB; det rk3576 886,709 of 40.8 MB) while
 # the simulator's outputs of the two are bit-identical. A simulator's rebuild may differ from the shipped file by that
@@ -96,21 +94,8 @@ class RknnEngine(EnginePlugin):
         return out
 
     @classmethod
-    def check(cls, options: RknnOptions, machine: str) -> None:
-        problems = cls.problems(options, machine)
-        if problems:
-            raise EngineError(problems[0], hint="; ".join(problems[1:]) or None)
-
-    @classmethod
     def device_nodes(cls, options: RknnOptions) -> list[str]:
         return list(options.device_nodes) if options.runtime == "device" else []
-
-    @classmethod
-    def installed(cls) -> bool:
-        try:
-            return super().installed()
-        except ModuleNotFoundError:
-            return False
 
     @classmethod
     def health(cls, options: RknnOptions) -> list[Check]:
@@ -130,8 +115,8 @@ class RknnEngine(EnginePlugin):
     def __init__(self, options: RknnOptions):
         super().__init__(options)
         self.check(options, platform.machine())
-        self._sims: list[ServedModel] = []
-        self._simulated: dict[str, Bucketed] = {}  # a simulator rebuilds its model at start: one per model
+        # runtime = simulator: a simulator rebuilds its model when it starts, so one per model, kept
+        self._sims: dict[str, tuple[ServedModel, Bucketed]] = {}
 
     def target_entry(self, models: BuiltModels) -> dict:
         """The build's record of this target: refuses a build made for another SoC."""
@@ -160,15 +145,14 @@ class RknnEngine(EnginePlugin):
         buckets = [(s[2], s[3]) for s in spec["shapes"]]
         output = OUTPUT[spec["task"]]
         if self.options.runtime == "simulator":
-            if model_key in self._simulated:
-                return self._simulated[model_key]
+            if model_key in self._sims:
+                return self._sims[model_key][1]
             job = Path(entry["job"])
             sim = ServedModel([self.options.simulator_python, RKNN_TOOL, "serve", job, model_key], model_key,
                               job.with_name(f"simulator.{model_key}.log"),
                               shipped=path, max_differing_bytes=int(path.stat().st_size * UNINITIALISED_SHARE))
-            self._sims.append(sim)
-            self._simulated[model_key] = Bucketed(sim.run, buckets, output, model_key)
-            return self._simulated[model_key]
+            self._sims[model_key] = sim, Bucketed(sim.run, buckets, output, model_key)
+            return self._sims[model_key][1]
         lite = self.library()
         rt = lite.RKNNLite(verbose=False)
         if rt.load_rknn(str(path)) != 0:
@@ -186,13 +170,12 @@ class RknnEngine(EnginePlugin):
 
     def simulated(self) -> dict[str, int | None]:
         """Model -> bytes in which the simulator's rebuild differed from the shipped file (runtime = simulator)."""
-        return {sim.name: sim.differing_bytes for sim in self._sims}
+        return {key: sim.differing_bytes for key, (sim, _) in self._sims.items()}
 
     def close(self) -> None:
-        for sim in self._sims:
+        for sim, _ in self._sims.values():
             sim.close()
         self._sims.clear()
-        self._simulated.clear()
 
     def describe(self) -> dict:
         return {**super().describe(), "npu": self.options.soc}

@@ -89,14 +89,17 @@ def _build_into(manifest: Manifest, out: Path, key: str) -> dict:
     return lock
 
 
-def cached_target(dest: Path, model_keys: list[str], cached: Path, convert, *, force: bool) -> dict:
-    """A device build (target.json and its files in `cached`): reused when present, else convert(work) writes it
-    into a fresh folder that replaces `cached` only when it succeeded. Returns target.json."""
-    models = BuiltModels(dest)
-    missing = [k for k in model_keys if not models.has(k)]
+def require_models(models: BuiltModels, keys: list[str]) -> None:
+    """A device build starts from the CPU build's ONNX graphs: all of them must be there."""
+    missing = [k for k in keys if not models.has(k)]
     if missing:
         raise BuildError(f"npu.toml names models the build has not: {', '.join(missing)}",
                          hint="run `edge-ocr models build` first")
+
+
+def cached_target(cached: Path, convert, *, force: bool) -> dict:
+    """A device build (target.json and its files in `cached`): reused when present, else convert(work) writes it
+    into a fresh folder that replaces `cached` only when it succeeded. Returns target.json."""
     if force or not (cached / "target.json").exists():
         shutil.rmtree(cached, ignore_errors=True)
         cached.parent.mkdir(parents=True, exist_ok=True)

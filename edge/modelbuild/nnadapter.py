@@ -20,11 +20,11 @@ from pathlib import Path
 from ..errors import BuildError
 from ..models import BuiltModels, Manifest, NpuManifest
 from . import calibration, chain
-from .build import _lite_version, add_target, cached_target
+from .build import _lite_version, add_target, cached_target, require_models
+from .npu_tools import PADDLE_TOOL
 from .toolenv import cache_dir, run
 
 log = logging.getLogger(__name__)
-PADDLE_TOOL = Path(__file__).resolve().parent / "npu_tools" / "paddle_tool.py"
 TARGET = "nnadapter"
 
 
@@ -51,13 +51,15 @@ def _key(npu: NpuManifest, models: BuiltModels, reference: Path | None) -> str:
 def build_nnadapter(manifest: Manifest, npu: NpuManifest, dest: Path, tools: chain.Tooling,
                     reference: Path | None = None, *, force: bool = False) -> dict:
     """Quantises and converts npu.toml's [nnadapter] models (cached) and adds them to the build in dest."""
-    cached = cache_dir() / "npu" / f"{TARGET}-{_key(npu, BuiltModels(dest), reference)}"
+    models = BuiltModels(dest)
+    require_models(models, list(npu.nnadapter.models))
+    cached = cache_dir() / "npu" / f"{TARGET}-{_key(npu, models, reference)}"
 
     def convert(work: Path) -> None:
         tools.x2p.ensure()
-        _convert(manifest, npu, BuiltModels(dest), work, tools, reference)
+        _convert(manifest, npu, models, work, tools, reference)
 
-    target = cached_target(dest, list(npu.nnadapter.models), cached, convert, force=force)
+    target = cached_target(cached, convert, force=force)
     add_target(dest, TARGET, target, {
         mkey: {"int8.pd": cached / f"{mkey}.int8.pd", **{f"{TARGET}-{d}": cached / f"{mkey}.{d}.nb"
                                                          for d in target["devices"]}}

@@ -15,11 +15,11 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..models import BuiltModels, Manifest, NpuManifest
 from . import calibration
-from .build import add_target, cached_target
+from .build import add_target, cached_target, require_models
+from .npu_tools import RKNN_TOOL
 from .toolenv import ToolEnv, cache_dir
 
 log = logging.getLogger(__name__)
-RKNN_TOOL = Path(__file__).resolve().parent / "npu_tools" / "rknn_tool.py"
 
 
 def parse_target(target: str, npu: NpuManifest) -> str:
@@ -49,14 +49,15 @@ def _key(npu: NpuManifest, soc: str, models: BuiltModels, reference: Path | None
 def build_rknn(manifest: Manifest, npu: NpuManifest, soc: str, dest: Path, tool: ToolEnv,
                reference: Path | None = None, *, force: bool = False) -> dict:
     """Converts npu.toml's models for `soc` (cached) and adds them to the build in dest; returns the target's entry."""
-    keys = list(npu.rknn.models)
-    cached = cache_dir() / "npu" / f"rknn-{soc}-{_key(npu, soc, BuiltModels(dest), reference)}"
+    models = BuiltModels(dest)
+    require_models(models, list(npu.rknn.models))
+    cached = cache_dir() / "npu" / f"rknn-{soc}-{_key(npu, soc, models, reference)}"
 
     def convert(work: Path) -> None:
         tool.ensure()
-        _convert(manifest, npu, soc, BuiltModels(dest), work, cached, tool, reference)
+        _convert(manifest, npu, soc, models, work, cached, tool, reference)
 
-    target = cached_target(dest, keys, cached, convert, force=force)
+    target = cached_target(cached, convert, force=force)
     kind = f"rknn-{soc}"
     add_target(dest, kind, target, {mkey: {kind: cached / f"{mkey}.{soc}.rknn"} for mkey in target["models"]})
     return target

@@ -150,7 +150,7 @@ def verify_build(manifest: Manifest, profile: DeviceProfile, tool_python: str, r
                 runs[name] = load_results(out)
             rebuilt = npu_engine.simulated()
         finally:
-            for e in {id(npu_engine): npu_engine, id(model_engine): model_engine}.values():
+            for e in {npu_engine, model_engine}:
                 e.close()
         if json_out:
             keep = Path(json_out).with_suffix("")
